@@ -1,0 +1,47 @@
+"""The model registry: a name -> "module:Class" map, imported on first use.
+
+Lazy on purpose: `import vendome.models` stays cheap (no implicit, no torch), and `vendome.recommend`, which
+imports `vendome.models.base`, never pulls in a model module that might import it back.
+
+    model = make_model("als", factors=32, seed=1).fit(train)
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+MODELS: dict[str, str] = {
+    "pop": "vendome.models.popularity:Popularity",
+    "pop-recent": "vendome.models.popularity:RecentPopularity",
+    "pop-segment": "vendome.models.popularity:SegmentPopularity",
+    "content-visual": "vendome.models.content:VisualContent",
+    "content-text": "vendome.models.content:TextContent",
+    "itemknn": "vendome.models.itemknn:ItemKNN",
+    "als": "vendome.models.factorization:ALS",
+    "bpr": "vendome.models.factorization:BPR",
+    "ease": "vendome.models.ease:EASE",
+    "hybrid": "vendome.models.hybrid:Hybrid",
+}
+
+
+def model_class(name: str) -> type:
+    """The estimator class registered under `name`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}")
+    module, cls = MODELS[name].split(":")
+    return getattr(import_module(module), cls)
+
+
+def make_model(name: str, **params: Any):
+    """A new, unfitted estimator; unknown parameters are an error that lists the valid ones."""
+    cls = model_class(name)
+    valid = cls._param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(f"model {name!r} has no parameter(s) {', '.join(unknown)}; "
+                         f"valid parameters: {', '.join(valid) or 'none'}")
+    return cls(**params)
+
+
+__all__ = ["MODELS", "make_model", "model_class"]

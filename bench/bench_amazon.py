@@ -1,0 +1,69 @@
+"""Amazon (S3-Rec files) leave-one-out, full ranking: every classic model side by side, PopRec checked against the
+published table.
+
+    .venv/bin/python bench/bench_amazon.py --dataset Beauty [--models pop,itemknn,...] [--seeds 0,1,2]
+
+Runs the same code path as `vendome import amazon-seq ... && vendome evaluate --protocol loo`: the import goes
+through ingestion's validation into a workspace under bench/out/, and the evaluation through `recommend`.
+Writes bench/out/amazon_<dataset>.json and .html and prints the table in the Markdown used by bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+from vendome.data.ingest import ingest_tables
+from vendome.data.loaders import load
+from vendome.evaluate.report import format_table
+from vendome.pipeline import evaluate_workspace, peak_memory_mb
+from vendome.workspace import Workspace
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("VENDOME_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+PUBLISHED = {"Beauty": {"pop": {"hr@10": 0.0152, "ndcg@10": 0.0068}, "sasrec": {"hr@10": 0.0605, "ndcg@10": 0.0318}},
+             "Sports_and_Outdoors": {"sasrec": {"hr@10": 0.0350, "ndcg@10": 0.0192}}}
+MODELS = "pop,pop-recent,itemknn,als,bpr,ease,hybrid"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="Beauty", choices=["Beauty", "Sports_and_Outdoors"])
+    ap.add_argument("--models", default=MODELS)
+    ap.add_argument("--seeds", default="0")
+    args = ap.parse_args()
+
+    src = SHARED / "amazon_beauty_sports"
+    if not src.exists():
+        raise SystemExit(f"{src} not found: this benchmark needs ../shared/data")
+    out = HERE / "out"
+    ws = Workspace(out / f"ws_amazon_{args.dataset.lower()}")
+    t0 = time.perf_counter()
+    tables = load("amazon-seq", src / f"{args.dataset}.txt", attributes=src / f"{args.dataset}_item2attributes.json")
+    print(ingest_tables(tables, ws, source=f"amazon-seq:{args.dataset}"))
+    t_import = time.perf_counter() - t0
+    names = [m for m in args.models.split(",") if m]
+    report = evaluate_workspace(ws, names, "loo", seeds=tuple(int(s) for s in args.seeds.split(",")),
+                                json_path=out / f"amazon_{args.dataset.lower()}.json",
+                                html_path=out / f"amazon_{args.dataset.lower()}.html")
+    print(format_table(report))
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; import {t_import:.1f} s; "
+          f"total {time.perf_counter() - t0:.1f} s; peak memory {peak_memory_mb():.0f} MB")
+    print("\n| model | HR@10 | NDCG@10 | HR@20 | NDCG@20 | fit s |\n|---|---|---|---|---|---|")
+    for name, m in report["models"].items():
+        if "error" in m:
+            print(f"| {name} | error: {m['error'][:60]} | | | | |")
+            continue
+        print(f"| {name} | {m['hr@10']:.4f} | {m['ndcg@10']:.4f} | {m['hr@20']:.4f} | {m['ndcg@20']:.4f} | "
+              f"{m.get('fit_seconds', float('nan')):.1f} |")
+    for name, ref in PUBLISHED.get(args.dataset, {}).items():
+        if name in report["models"] and "error" not in report["models"][name]:
+            got = report["models"][name]["hr@10"]
+            print(f"published {name} HR@10 {ref['hr@10']:.4f}; ours {got:.4f} ({got / ref['hr@10'] - 1:+.1%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Versioned model artifacts in the workspace: WS/models/NAME/VERSION/{model.pkl, meta.json} and an ACTIVE pointer.
+
+A version is never overwritten; activation only moves the pointer, so a roll-back is one write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from vendome.models.base import Recommender
+from vendome.workspace import Workspace
+
+
+def save_model(ws: Workspace, model: Recommender, meta: dict | None = None, activate: bool = True) -> Path:
+    """Store a fitted model as a new version; returns the version folder."""
+    base = ws.models / model.name
+    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() % 1_000_000:06d}"
+    folder = base / version
+    folder.mkdir(parents=True, exist_ok=False)
+    model.save(folder / "model.pkl")
+    info = {"name": model.name, "version": version, "params": _jsonable(model.get_params()), **(meta or {})}
+    (folder / "meta.json").write_text(json.dumps(info, indent=2, default=str))
+    if activate:
+        activate_version(ws, model.name, version)
+    return folder
+
+
+def activate_version(ws: Workspace, name: str, version: str) -> None:
+    if not (ws.models / name / version / "model.pkl").exists():
+        raise FileNotFoundError(f"no version {version!r} of model {name!r} in {ws.models}")
+    pointer = ws.models / name / "ACTIVE"
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(version)
+    os.replace(tmp, pointer)
+
+
+def versions(ws: Workspace, name: str) -> list[str]:
+    base = ws.models / name
+    return sorted(p.name for p in base.iterdir() if (p / "model.pkl").exists()) if base.exists() else []
+
+
+def active_version(ws: Workspace, name: str) -> str | None:
+    pointer = ws.models / name / "ACTIVE"
+    return pointer.read_text().strip() if pointer.exists() else None
+
+
+def load_model(ws: Workspace, name: str, version: str | None = None) -> tuple[Recommender, dict]:
+    """The active (or a named) version of a model and its metadata."""
+    version = version or active_version(ws, name)
+    if version is None:
+        trained = sorted(p.name for p in ws.models.iterdir()) if ws.models.exists() else []
+        raise FileNotFoundError(f"model {name!r} has not been trained in {ws.root} (trained: {', '.join(trained) or 'none'});"
+                                f" run `vendome train {name} --workspace {ws.root}`")
+    folder = ws.models / name / version
+    meta = json.loads((folder / "meta.json").read_text())
+    return Recommender.load(folder / "model.pkl"), meta
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except TypeError:
+            out[k] = repr(v)
+    return out

@@ -1,0 +1,178 @@
+"""`vendome` command line: generate, ingest, import, features, train, recommend, evaluate, demo, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vendome.workspace import Workspace
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Vendome: recommendations for luxury, fashion and jewelry retail.")
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (store, cache, models).")]
+ThreadsOpt = Annotated[int, typer.Option(help="CPU threads for encoders and models.")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg="red", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def generate(out_dir: Path, size: Annotated[str, typer.Option(help="small | full")] = "full",
+             seed: int = 0) -> None:
+    """Write the demo boutique's export files, images and hidden truth to OUT_DIR."""
+    from vendome.data.demo import generate as gen
+
+    path = gen(out_dir, size=size, seed=seed)
+    typer.echo(f"demo boutique ({size}, seed {seed}) written to {path}")
+
+
+@app.command()
+def ingest(src: Path, workspace: WorkspaceOpt = Path("workspace"),
+           max_problems: Annotated[int, typer.Option(help="Problems listed at most.")] = 50) -> None:
+    """Validate a folder of contract files and write them to the workspace store (all or nothing)."""
+    from vendome.data.ingest import ValidationError, ingest_folder
+
+    try:
+        summary = ingest_folder(src, Workspace(workspace), max_problems=max_problems)
+    except ValidationError as err:
+        _fail(f"ingestion of {src} refused; the workspace is unchanged.\n{err}")
+    except FileNotFoundError as err:
+        _fail(str(err))
+    typer.echo(f"ingested {src} into {workspace}: {summary}")
+
+
+@app.command("import")
+def import_(fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="amazon-seq, mbgcn, taobao, hm, sellpy, recbole")],
+            path: Path, workspace: WorkspaceOpt = Path("workspace"),
+            attributes: Annotated[Path | None, typer.Option(help="amazon-seq: item2attributes json")] = None) -> None:
+    """Import a public dataset format onto the retail contract and ingest it."""
+    from vendome.data.ingest import ValidationError, ingest_tables
+    from vendome.data.loaders import LOADERS, LoaderError, load
+
+    if fmt not in LOADERS:
+        _fail(f"unknown format {fmt!r}; expected one of: {', '.join(sorted(LOADERS))}")
+    opts = {"attributes": attributes} if attributes else {}
+    try:
+        tables = load(fmt, path, **opts)
+        summary = ingest_tables(tables, Workspace(workspace), source=f"{fmt}:{path}")
+    except (LoaderError, ValidationError, FileNotFoundError) as err:
+        _fail(f"import of {path} as {fmt} failed; the workspace is unchanged.\n{err}")
+    typer.echo(f"imported {path} ({fmt}) into {workspace}: {summary}")
+
+
+@app.command()
+def features(workspace: WorkspaceOpt = Path("workspace"), threads: ThreadsOpt = 2,
+             modalities: Annotated[str, typer.Option(help="auto or a comma list: image,text")] = "auto") -> None:
+    """Compute (or reuse from the cache) image and text embeddings of the catalog."""
+    from vendome.pipeline import training_data
+
+    mods = "auto" if modalities == "auto" else tuple(m for m in modalities.split(",") if m)
+    data = training_data(Workspace(workspace), mods, threads=threads)
+    for name, mat in data.item_features.items():
+        typer.echo(f"{name}: {getattr(mat, 'shape', None)}")
+
+
+@app.command()
+def train(model: str, workspace: WorkspaceOpt = Path("workspace"),
+          set_: Annotated[list[str] | None, typer.Option("--set", help="Hyper-parameter key=value.")] = None,
+          seed: int | None = None, epochs: int | None = None, threads: ThreadsOpt = 2) -> None:
+    """Fit MODEL on all of the workspace's data and store it as the active version."""
+    from vendome.pipeline import parse_settings
+    from vendome.pipeline import train as train_job
+
+    try:
+        params = parse_settings(set_)
+        fitted, folder, seconds = train_job(Workspace(workspace), model, params, seed, epochs, threads=threads)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(f"trained {fitted!r} in {seconds:.1f} s -> {folder}")
+
+
+@app.command()
+def recommend(customer_id: str, workspace: WorkspaceOpt = Path("workspace"),
+              k: Annotated[int, typer.Option("-k", help="How many products.")] = 10,
+              model: Annotated[str, typer.Option(help="Trained model to use.")] = "hybrid",
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Top-k products for a customer through the serving path, with a reason for each."""
+    from vendome.serve.service import Recommendations
+
+    try:
+        service = Recommendations(Workspace(workspace), model)
+        result = service.for_customer(customer_id, k=k)
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        _fail(str(err).strip("'\""))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    typer.echo(f"{result['model']} for {customer_id}:")
+    for rank, item in enumerate(result["items"], 1):
+        typer.echo(f"{rank:>3}. {item['product_id']:<14} {item['title'][:48]:<48} {item['price']:>10,.0f}"
+                   f"  {item['reason']['text']}")
+
+
+@app.command()
+def evaluate(workspace: WorkspaceOpt = Path("workspace"),
+             models: Annotated[str, typer.Option(help="Comma list of model names.")] = "pop,itemknn,als",
+             protocol: Annotated[str, typer.Option(help="temporal | loo | given")] = "temporal",
+             json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
+             html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+             seeds: Annotated[str, typer.Option(help="Comma list of seeds.")] = "0",
+             test_days: Annotated[float, typer.Option(help="temporal: days in the test window.")] = 30,
+             set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value")] = None,
+             threads: ThreadsOpt = 2) -> None:
+    """Full-ranking evaluation of several models side by side on one split."""
+    from vendome.evaluate.report import format_table
+    from vendome.pipeline import evaluate_workspace, parse_settings
+
+    params: dict[str, dict] = {}
+    for key, value in parse_settings(set_).items():
+        if "." not in key:
+            _fail(f"--set for evaluate expects model.key=value, got {key!r}")
+        name, param = key.split(".", 1)
+        params.setdefault(name, {})[param] = value
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    report = evaluate_workspace(Workspace(workspace), names, protocol, seeds=tuple(int(s) for s in seeds.split(",")),
+                                test_days=test_days, params=params, threads=threads, json_path=json_path,
+                                html_path=html)
+    typer.echo(format_table(report))
+
+
+@app.command()
+def demo(workspace: WorkspaceOpt = Path("workspace"),
+         size: Annotated[str, typer.Option(help="small | full")] = "full", seed: int = 0,
+         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API at the end.")] = True,
+         seeds: Annotated[str, typer.Option(help="Comma list of evaluation seeds.")] = "0,1,2",
+         threads: ThreadsOpt = 2, port: int = 8000) -> None:
+    """The demo boutique end to end: generate, ingest, embed, train, evaluate (report), then serve."""
+    from vendome.demo_job import run_demo
+
+    run_demo(Workspace(workspace), size=size, seed=seed, seeds=tuple(int(s) for s in seeds.split(",")),
+             threads=threads)
+    if serve:
+        serve_(workspace=workspace, port=port)
+
+
+@app.command("serve")
+def serve_(workspace: WorkspaceOpt = Path("workspace"), host: str = "127.0.0.1", port: int = 8000,
+           model: str = "hybrid") -> None:
+    """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from vendome.serve.app import create_app
+
+    uvicorn.run(create_app(Workspace(workspace), model=model), host=host, port=port)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,292 @@
+"""The workspace store: validated contract tables in one DuckDB file (`Workspace(ws).db`).
+
+Ingestion replaces the whole set at once: a new DuckDB file is built next to the old one and moved over it with
+`os.replace`, so a crash or a power cut leaves the previous store intact and readers never see half a dataset.
+Tables written by other layers (event log, model metadata) through `write_dataframe` live in the same file and are
+carried over when the contract tables are replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from vendome.data.dataset import Dataset
+from vendome.data.schema import CONTRACT_VERSION, TABLE_NAMES, TABLES
+from vendome.workspace import Workspace
+
+META_TABLE = "meta"
+SALT_FILE = "pii_salt"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreNotFoundError(FileNotFoundError):
+    """The workspace has no store yet."""
+
+
+def _ws(ws: Workspace | str | Path) -> Workspace:
+    return ws if isinstance(ws, Workspace) else Workspace(ws)
+
+
+def _missing(ws: Workspace) -> StoreNotFoundError:
+    return StoreNotFoundError(
+        f"no Vendome store at {ws.db}: run `vendome ingest DIR --workspace {ws.root}` "
+        f"or `vendome demo --workspace {ws.root}` first")
+
+
+@contextlib.contextmanager
+def _connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def _reader(ws: Workspace) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+    if not ws.db.exists():
+        raise _missing(ws)
+    return _connect(ws.db, read_only=True)
+
+
+def _tables_in(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> list[str]:
+    sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    if catalog:
+        sql += f" AND table_catalog = '{catalog}'"
+    return [r[0] for r in con.execute(sql).fetchall()]
+
+
+def _df(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    with warnings.catch_warnings():  # duckdb's pandas bridge trips pandas' own deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return con.execute(sql).df()
+
+
+# --------------------------------------------------------------------------------------------- contract tables
+def content_hash(tables: dict[str, pd.DataFrame]) -> str:
+    """SHA-256 over the contract tables' columns, dtypes and values (independent of the DuckDB file's bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        df = tables[name]
+        h.update(f"\x00table {name} {len(df)}\x00".encode())
+        for col in df.columns:
+            h.update(f"{col}:{df[col].dtype}\x00".encode())
+            if name == "product_embeddings" and col == "vector":
+                vectors = [np.asarray(v, np.float32).ravel() for v in df[col]]
+                h.update(np.array([len(v) for v in vectors], np.int64).tobytes())
+                h.update(np.concatenate(vectors).tobytes() if vectors else b"")
+            else:
+                h.update(pd.util.hash_pandas_object(df[col], index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_tables(ws: Workspace | str | Path, tables: dict[str, pd.DataFrame], meta: dict | None = None) -> dict:
+    """Replace the store's contract tables with `tables` (validated ones) in one atomic step.
+
+    `meta` (e.g. {"source": ...}) is completed with ingested_at, row counts, content hash and contract version,
+    stored as JSON in the `meta` table and returned.
+    """
+    unknown = set(tables) - set(TABLE_NAMES)
+    if unknown:
+        raise ValueError(f"not contract tables: {sorted(unknown)}; use write_dataframe for other data")
+    ws = _ws(ws).ensure()
+    meta = dict(meta or {})
+    meta.setdefault("ingested_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    meta["counts"] = {name: int(len(df)) for name, df in tables.items()}
+    meta["content_hash"] = content_hash(tables)
+    meta["contract_version"] = CONTRACT_VERSION
+
+    tmp = ws.root / f".{ws.db.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with _connect(tmp) as con:
+            for name in TABLE_NAMES:
+                if name in tables:
+                    _create(con, name, tables[name])
+            con.execute(f"CREATE TABLE {META_TABLE} (json VARCHAR)")
+            con.execute(f"INSERT INTO {META_TABLE} VALUES (?)", [json.dumps(meta, sort_keys=True)])
+            if ws.db.exists():
+                _carry_over(con, ws.db)
+            con.execute("CHECKPOINT")
+        _fsync(tmp)
+        os.replace(tmp, ws.db)
+        _fsync(ws.root)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return meta
+
+
+def _create(con: duckdb.DuckDBPyConnection, name: str, df: pd.DataFrame) -> None:
+    if name == "product_embeddings":
+        vectors = list(df["vector"]) if len(df) else []
+        values = pa.array([np.asarray(v, np.float32) for v in vectors], type=pa.list_(pa.float32()))
+        rest = df.drop(columns=["vector"]).reset_index(drop=True)
+        arrow = pa.Table.from_pandas(rest, preserve_index=False).append_column("vector", values)
+        con.register("_incoming", arrow)
+    else:
+        con.register("_incoming", df.reset_index(drop=True))
+    con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _incoming')
+    con.unregister("_incoming")
+
+
+def _carry_over(con: duckdb.DuckDBPyConnection, old_db: Path) -> None:
+    """Copy the other layers' tables (event log, model metadata, ...) from the store being replaced."""
+    con.execute(f"ATTACH '{old_db}' AS old (READ_ONLY)")
+    try:
+        for name in _tables_in(con, "old"):
+            if name not in TABLES and name != META_TABLE:
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM old.main."{name}"')
+    finally:
+        con.execute("DETACH old")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_tables(ws: Workspace | str | Path) -> dict[str, pd.DataFrame]:
+    """The contract tables in the store (dates as UTC datetimes; embeddings with a float32 `vector` column)."""
+    ws = _ws(ws)
+    out: dict[str, pd.DataFrame] = {}
+    with _reader(ws) as con:
+        present = set(_tables_in(con))
+        if "products" not in present:
+            raise _missing(ws)
+        for name in TABLE_NAMES:
+            if name not in present:
+                continue
+            if name == "product_embeddings":
+                out[name] = _read_embeddings_frame(con)
+            else:
+                out[name] = _df(con, f'SELECT * FROM "{name}"')
+    return out
+
+
+def _read_embeddings_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    arrow = con.sql("SELECT * FROM product_embeddings").to_arrow_table()
+    vectors = arrow.column("vector").combine_chunks()
+    rest = arrow.drop_columns(["vector"]).to_pandas()
+    offsets = vectors.offsets.to_numpy()
+    flat = vectors.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    rest["vector"] = pd.Series([flat[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)], dtype=object)
+    return rest
+
+
+def _stack(vectors: pd.Series) -> np.ndarray:
+    if not len(vectors):
+        return np.zeros((0, 0), np.float32)
+    return np.stack([np.asarray(v, np.float32) for v in vectors])
+
+
+def read_meta(ws: Workspace | str | Path) -> dict:
+    """The ingestion record: source, ingested_at, counts, content_hash, contract_version."""
+    ws = _ws(ws)
+    with _reader(ws) as con:
+        if META_TABLE not in _tables_in(con):
+            raise _missing(ws)
+        return json.loads(con.execute(f"SELECT json FROM {META_TABLE}").fetchone()[0])
+
+
+def read_product_embeddings(ws: Workspace | str | Path) -> dict[str, tuple[list[str], np.ndarray, str]]:
+    """Supplied embeddings per modality: (product ids, (n, d) float32 matrix, model name); {} when none."""
+    ws = _ws(ws)
+    out: dict[str, tuple[list[str], np.ndarray, str]] = {}
+    with _reader(ws) as con:
+        if "product_embeddings" not in _tables_in(con):
+            return out
+        emb = _read_embeddings_frame(con)
+    for modality, group in emb.groupby("modality", sort=True):
+        models = group["model"].dropna()
+        model = str(models.mode().iloc[0]) if len(models) else "unknown"
+        out[str(modality)] = ([str(p) for p in group["product_id"]], _stack(group["vector"]), model)
+    return out
+
+
+def load_dataset(ws: Workspace | str | Path, name: str | None = None) -> Dataset:
+    """The Dataset view of the workspace (no item features: the features layer attaches them)."""
+    ws = _ws(ws)
+    tables = read_tables(ws)
+    contract = {k: v for k, v in tables.items() if k != "product_embeddings"}
+    return Dataset.from_tables(contract, name=name or ws.root.name)
+
+
+# --------------------------------------------------------------------------------------------- other layers
+def write_dataframe(ws: Workspace | str | Path, name: str, df: pd.DataFrame, mode: str = "replace") -> None:
+    """Store a frame as table `name` in the workspace's DuckDB file, in one transaction.
+
+    mode "replace" swaps the table's content; "append" adds rows (creating the table when needed). Other layers
+    use this for their own data (event log, model registry); it survives re-ingestion of the contract tables.
+    """
+    if not _NAME.match(name) or name == META_TABLE:
+        raise ValueError(f"table name must be an identifier other than {META_TABLE!r}, got {name!r}")
+    if mode not in ("replace", "append"):
+        raise ValueError(f"mode must be 'replace' or 'append', got {mode!r}")
+    ws = _ws(ws).ensure()
+    with _connect(ws.db) as con:
+        con.register("_incoming", df.reset_index(drop=True))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if mode == "append" and name in _tables_in(con):
+                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _incoming')
+            else:
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM _incoming')
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def read_dataframe(ws: Workspace | str | Path, name: str) -> pd.DataFrame:
+    """A table written by `write_dataframe` (or any table in the store); KeyError when it does not exist."""
+    ws = _ws(ws)
+    with _reader(ws) as con:
+        if name not in _tables_in(con):
+            raise KeyError(f"no table {name!r} in {ws.db}")
+        return _df(con, f'SELECT * FROM "{name}"')
+
+
+def has_table(ws: Workspace | str | Path, name: str) -> bool:
+    ws = _ws(ws)
+    if not ws.db.exists():
+        return False
+    with _connect(ws.db, read_only=True) as con:
+        return name in _tables_in(con)
+
+
+# --------------------------------------------------------------------------------------------- pseudonym salt
+def read_salt(ws: Workspace | str | Path) -> bytes | None:
+    """The workspace's secret salt for pseudonymising personal data, or None before the first ingestion."""
+    path = _ws(ws).root / SALT_FILE
+    return path.read_bytes() if path.exists() else None
+
+
+def write_salt(ws: Workspace | str | Path, salt: bytes) -> None:
+    """Store the salt once, readable by the owner only (mode 0600)."""
+    ws = _ws(ws).ensure()
+    path = ws.root / SALT_FILE
+    tmp = path.with_name(f".{SALT_FILE}.{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, salt)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -1,0 +1,316 @@
+"""The weighted hybrid (the classic jewelry engine's strategy 4), with its weights tuned on validation.
+
+    score(u, i) = sum_m w_m * norm_u(s_m(u, :))[i],   w on the simplex (w_m >= 0, sum_m w_m = 1)
+
+Components: visual content, collaborative (ALS unless `collaborative` names another registry model), popularity
+in the client's demographic segment, recent popularity, and optionally text content.
+
+Per-user normalisation before blending, because the raw scales have nothing in common (cosines in [-1, 1],
+segment shares around 1e-3, ALS dot products, purchase counts):
+- "zscore" (default): (s - mean_u) / std_u over the catalog. Cheap (no sort) and it keeps the shape of each
+  component's belief: a component that singles out three items gives them large z, one with a flat opinion gives
+  everything about 0, so it barely moves the blend for that client. That is the behaviour we want from a blend.
+- "rank": catalog percentile. Robust to heavy tails but it erases confidence (a flat component still spreads its
+  items evenly over [0, 1]) and costs a sort per row; kept as an option and for ablations.
+
+Weights are never defaults used as-is: `fit` carves a validation split out of its own training data (so it never
+sees the caller's test), fits the components on the validation-train part, searches the simplex for the weights
+that maximise mean NDCG@k on validation users through the serving rules (`top_k`, purchases excluded, out-of-stock
+masked), then refits the components on all of the data. The search scores each validation user's candidate pool
+(the union of every component's top `candidates` items), evaluates the simplex vertices first, so the blend is
+never worse on validation than the best component alone, then Dirichlet samples, then local moves of weight
+between pairs of components with a shrinking step.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from vendome.data.dataset import Dataset
+from vendome.data.splits import split
+from vendome.evaluate.metrics import per_user_metrics
+from vendome.models.base import Reason, Recommender
+from vendome.recommend import Rules, eligible_items, exclusions, top_k
+
+LABELS = {"visual": "content-visual", "demographic": "pop-segment", "recent": "pop-recent", "text": "content-text"}
+NORMALIZATIONS = ("zscore", "rank")
+VALIDATIONS = ("temporal", "loo")
+
+
+class Hybrid(Recommender):
+    """Weighted blend of per-user-normalised component scores; weights tuned on a validation split by default.
+
+    weights:            None to tune, or a dict label -> weight (fixed, e.g. for ablations; renormalised to sum 1).
+    collaborative:      registry name of the collaborative component ("als", "bpr", "ease", "itemknn").
+    use_text:           add text content as a fifth component.
+    component_params:   label -> parameters of that component, e.g. {"collaborative": {"factors": 32}}.
+    validation:         "temporal" or "loo"; validation_days: the temporal validation window.
+    k, candidates:      NDCG cut-off; per-component candidate pool size for the search.
+    samples, refine_steps: Dirichlet samples and local refinement rounds; seed drives both and the components.
+    max_validation_users: subsample of validation users (seeded) to bound tuning time.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, weights: dict[str, float] | None = None, collaborative: str = "als", use_text: bool = False,
+                 component_params: dict[str, dict[str, Any]] | None = None, normalization: str = "zscore",
+                 validation: str = "temporal", validation_days: float = 30.0, k: int = 10, candidates: int = 100,
+                 samples: int = 200, refine_steps: int = 30, max_validation_users: int | None = 5000,
+                 seed: int = 0, threads: int = 1) -> None:
+        self.weights = weights
+        self.collaborative = collaborative
+        self.use_text = use_text
+        self.component_params = component_params
+        self.normalization = normalization
+        self.validation = validation
+        self.validation_days = validation_days
+        self.k = k
+        self.candidates = candidates
+        self.samples = samples
+        self.refine_steps = refine_steps
+        self.max_validation_users = max_validation_users
+        self.seed = seed
+        self.threads = threads
+
+    # -------------------------------------------------------------------------------------------- fitting
+    def component_specs(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """label -> (registry name, parameters), with the hybrid's seed and threads passed on where accepted."""
+        from vendome.models import model_class
+
+        names = {"visual": LABELS["visual"], "collaborative": self.collaborative,
+                 "demographic": LABELS["demographic"], "recent": LABELS["recent"]}
+        if self.use_text:
+            names["text"] = LABELS["text"]
+        extra = dict(self.component_params or {})
+        unknown = sorted(set(extra) - set(names))
+        if unknown:
+            raise ValueError(f"hybrid: component_params names unknown component(s) {', '.join(unknown)}; "
+                             f"components: {', '.join(names)}")
+        if self.collaborative == self.name:
+            raise ValueError("hybrid: the collaborative component cannot be the hybrid itself")
+        specs = {}
+        for label, model_name in names.items():
+            params = dict(extra.get(label, {}))
+            accepted = model_class(model_name)._param_names()
+            for shared in ("seed", "threads"):
+                if shared in accepted:
+                    params.setdefault(shared, getattr(self, shared))
+            specs[label] = (model_name, params)
+        return specs
+
+    def fit(self, data: Dataset) -> Self:
+        if self.validation not in VALIDATIONS:  # "given" would tune on the format's own test split
+            raise ValueError(f"hybrid: validation must be one of {', '.join(VALIDATIONS)}, got {self.validation!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"hybrid: normalization must be one of {', '.join(NORMALIZATIONS)}, "
+                             f"got {self.normalization!r}")
+        specs = self.component_specs()
+        if self.weights is not None:
+            weights = self._fixed_weights(specs)
+            self.tuning_ = {"mode": "fixed", "dropped": {}}
+        else:
+            weights = self._tune(data, specs)
+        active = {label: specs[label] for label, w in weights.items() if w > 0}
+        self.components_, dropped = _fit_components(data, active)
+        if dropped:  # a component that cannot run on all of the data: the others are renormalised
+            self.tuning_.setdefault("dropped", {}).update(dropped)
+        kept = {label: weights[label] for label in self.components_}
+        if not kept:
+            raise ValueError(f"hybrid: no component could be fitted ({self.tuning_['dropped']})")
+        total = sum(kept.values())
+        self.weights_ = {label: float(w / total) for label, w in kept.items()}
+        self.n_users_ = data.n_users
+        self.n_items_ = data.n_items
+        return self
+
+    def _fixed_weights(self, specs: dict[str, tuple[str, dict]]) -> dict[str, float]:
+        unknown = sorted(set(self.weights) - set(specs))
+        if unknown:
+            raise ValueError(f"hybrid: weights name unknown component(s) {', '.join(unknown)}; "
+                             f"components: {', '.join(specs)}")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError(f"hybrid: weights must be >= 0 with a positive sum, got {self.weights}")
+        return {label: float(self.weights.get(label, 0.0)) for label in specs}
+
+    def _tune(self, data: Dataset, specs: dict[str, tuple[str, dict]]) -> dict[str, float]:
+        vsplit = split(data, self.validation, test_days=self.validation_days)
+        if len(vsplit.users) == 0:
+            raise ValueError(f"hybrid: the {self.validation!r} validation split of {data.name!r} has no user with a "
+                             f"target event to validate on ({vsplit.info}); use validation='loo', a longer "
+                             "validation_days, or fixed weights")
+        fitted, dropped = _fit_components(vsplit.train, specs)
+        if not fitted:
+            raise ValueError(f"hybrid: no component could be fitted ({dropped})")
+        rng = np.random.default_rng(self.seed)
+        users = vsplit.users
+        if self.max_validation_users and len(users) > self.max_validation_users:
+            users = np.sort(rng.choice(users, self.max_validation_users, replace=False))
+        labels = list(fitted)
+        pool = CandidatePool.build([fitted[label] for label in labels], users, vsplit.test,
+                                   exclude=exclusions(vsplit.train, Rules()),
+                                   eligible=eligible_items(data, Rules()),
+                                   normalization=self.normalization, size=self.candidates)
+        best, best_value, evaluations = search_simplex(lambda w: pool.ndcg(w, self.k), len(labels), rng,
+                                                       self.samples, self.refine_steps)
+        single = {label: pool.ndcg(np.eye(len(labels))[m], self.k) for m, label in enumerate(labels)}
+        self.tuning_ = {
+            "mode": "tuned",
+            "metric": f"ndcg@{self.k}",
+            "normalization": self.normalization,
+            "validation": {"protocol": vsplit.protocol, "n_users": int(len(users)), **vsplit.info},
+            "single": single,
+            "blend": float(best_value),
+            "weights": {label: float(w) for label, w in zip(labels, best, strict=True)},
+            "evaluations": evaluations,
+            "dropped": dropped,
+            "seed": self.seed,
+        }
+        return {label: float(best[m]) for m, label in enumerate(labels)} | {label: 0.0 for label in dropped}
+
+    # -------------------------------------------------------------------------------------------- scoring
+    def component_scores(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-user-normalised score matrix of each weighted component."""
+        self._check_fitted("weights_")
+        users = np.asarray(users, dtype=np.int64)
+        return {label: normalize(model.score(users), self.normalization) for label, model in self.components_.items()}
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self._check_fitted("weights_")
+        out = None
+        for label, z in self.component_scores(users).items():
+            z *= self.weights_[label]
+            out = z if out is None else out + z
+        return out.astype(np.float32, copy=False)
+
+    def explain(self, user: int, items: np.ndarray) -> list[Reason]:
+        """The reason of the component that contributed most, with every component's share of the blend."""
+        items = np.asarray(items)
+        normalised = self.component_scores(np.array([user]))
+        parts = {label: self.weights_[label] * z[0, items] for label, z in normalised.items()}
+        labels = list(parts)
+        contrib = np.stack([parts[label] for label in labels], axis=1)  # (items, components)
+        positive = np.maximum(contrib, 0.0)
+        totals = positive.sum(1, keepdims=True)
+        weights = np.array([self.weights_[label] for label in labels])
+        shares = np.where(totals > 0, positive / np.where(totals > 0, totals, 1.0), weights[None, :])
+        reasons = []
+        for k, item in enumerate(items):
+            top = labels[int(np.argmax(shares[k]))]
+            inner = self.components_[top].explain(user, np.array([item]))[0]
+            order = np.argsort(-shares[k])
+            mix = ", ".join(f"{labels[m]} {shares[k, m]:.0%}" for m in order if shares[k, m] >= 0.005)
+            signals = {f"{label}_share": float(shares[k, m]) for m, label in enumerate(labels)}
+            signals.update({f"{label}_weight": float(self.weights_[label]) for label in labels})
+            reasons.append(Reason(inner.code, f"{inner.text} (blend: {mix})", signals))
+        return reasons
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def normalize(scores: np.ndarray, method: str = "zscore") -> np.ndarray:
+    """Per-row normalisation of a score matrix (float32): z-score or catalog percentile rank."""
+    s = np.asarray(scores, dtype=np.float32)
+    if method == "zscore":
+        mean = s.mean(axis=1, keepdims=True)
+        std = s.std(axis=1, keepdims=True)
+        return np.divide(s - mean, std, out=np.zeros_like(s), where=std > 1e-12)
+    if method == "rank":
+        order = np.argsort(s, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(s.shape[1])[None, :], axis=1)
+        return (ranks / max(s.shape[1] - 1, 1)).astype(np.float32)
+    raise ValueError(f"unknown normalization {method!r}; expected one of {', '.join(NORMALIZATIONS)}")
+
+
+def _fit_components(data: Dataset, specs: dict[str, tuple[str, dict]]) -> tuple[dict[str, Recommender], dict]:
+    """Fit each component; one that cannot run on this data (ValueError: e.g. no image features) is dropped."""
+    from vendome.models import make_model
+
+    fitted, dropped = {}, {}
+    for label, (model_name, params) in specs.items():
+        try:
+            fitted[label] = make_model(model_name, **params).fit(data)
+        except ValueError as err:
+            warnings.warn(f"hybrid: dropping component {label!r} ({model_name}): {err}", RuntimeWarning, stacklevel=3)
+            dropped[label] = f"{model_name}: {err}"
+    return fitted, dropped
+
+
+class CandidatePool:
+    """Validation users' normalised component scores on a candidate pool, so each weight vector costs little.
+
+    features: (users, M, components) normalised scores at the candidates; valid: (users, M) real, distinct,
+    recommendable candidates; hits: (users, M) candidate is a validation target; n_targets: per user.
+    """
+
+    def __init__(self, features: np.ndarray, valid: np.ndarray, hits: np.ndarray, n_targets: np.ndarray) -> None:
+        self.features, self.valid, self.hits, self.n_targets = features, valid, hits, n_targets
+
+    @classmethod
+    def build(cls, models: list[Recommender], users: np.ndarray, test: sp.csr_matrix, *, exclude: sp.csr_matrix,
+              eligible: np.ndarray, normalization: str, size: int, batch_size: int = 1024) -> CandidatePool:
+        feats, valids, hits = [], [], []
+        for start in range(0, len(users), batch_size):
+            batch = users[start:start + batch_size]
+            blocked = np.asarray(exclude[batch].todense()) > 0
+            blocked |= ~eligible[None, :]
+            norms = [normalize(m.score(batch), normalization) for m in models]
+            cand = np.concatenate([top_k(np.where(blocked, -np.inf, z), size)[0] for z in norms], axis=1)
+            cand.sort(axis=1)
+            valid = np.ones(cand.shape, dtype=bool)
+            valid[:, 1:] = cand[:, 1:] != cand[:, :-1]
+            valid &= ~np.take_along_axis(blocked, cand, axis=1)
+            feats.append(np.stack([np.take_along_axis(z, cand, axis=1) for z in norms], axis=2))
+            valids.append(valid)
+            rows = test[batch]
+            hits.append(np.asarray(rows[np.arange(len(batch))[:, None], cand].todense()) > 0)
+        n_targets = np.diff(test[users].indptr)
+        return cls(np.concatenate(feats), np.concatenate(valids), np.concatenate(hits), n_targets)
+
+    def ndcg(self, weights: np.ndarray, k: int = 10) -> float:
+        """Mean NDCG@k of the blend with these weights (the serving top-k, restricted to the pool)."""
+        blend = self.features @ np.asarray(weights, dtype=np.float32)
+        blend[~self.valid] = -np.inf
+        pos, vals = top_k(blend, k)
+        h = np.take_along_axis(self.hits, pos, axis=1) & np.isfinite(vals)
+        if h.shape[1] < k:  # a pool smaller than k: the empty slots are misses
+            h = np.pad(h, ((0, 0), (0, k - h.shape[1])))
+        return float(per_user_metrics(h, self.n_targets, ks=(k,))[f"ndcg@{k}"].mean())
+
+
+def search_simplex(objective, m: int, rng: np.random.Generator, samples: int,
+                   refine_steps: int) -> tuple[np.ndarray, float, int]:
+    """Maximise `objective` over the m-simplex: vertices, centre, Dirichlet samples, then pairwise local moves.
+
+    Ties keep the earlier point, so with equal scores the simplest weighting (a single component) wins.
+    """
+    trials = [np.eye(m)[i] for i in range(m)] + [np.full(m, 1.0 / m)]
+    trials += list(rng.dirichlet(np.ones(m), size=samples)) if m > 1 else []
+    best, best_value = trials[0], -np.inf
+    for w in trials:
+        value = objective(w)
+        if value > best_value + 1e-12:
+            best, best_value = w, value
+    evaluations, step = len(trials), 0.2
+    for _ in range(refine_steps if m > 1 else 0):
+        improved = False
+        for i in range(m):
+            for j in range(m):
+                if i == j or best[i] <= 0:
+                    continue
+                w = best.copy()
+                delta = min(step, w[i])
+                w[i] -= delta
+                w[j] += delta
+                value = objective(w)
+                evaluations += 1
+                if value > best_value + 1e-12:
+                    best, best_value, improved = w, value, True
+        if not improved:
+            step /= 2
+            if step < 0.01:
+                break
+    return best, best_value, evaluations

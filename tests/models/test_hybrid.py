@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from models.model_fixtures import launch_boutique
+from vendome.data.splits import split
+from vendome.models.hybrid import Hybrid, normalize
+
+FAST = {"collaborative": {"factors": 4, "regularization": 1.0, "iterations": 10}}
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    outer = split(launch_boutique(), "temporal", test_days=30)
+    return outer, Hybrid(component_params=FAST, samples=30, refine_steps=5).fit(outer.train)
+
+
+def test_tuned_weights_favour_the_only_informative_component(tuned):
+    _, model = tuned
+    assert max(model.weights_, key=model.weights_.get) == "visual"
+    assert model.tuning_["weights"]["visual"] > 0.5
+    assert model.tuning_["single"]["visual"] > 2 * max(v for k, v in model.tuning_["single"].items() if k != "visual")
+
+
+def test_blend_is_at_least_as_good_as_the_best_component_on_validation(tuned):
+    _, model = tuned
+    tuning = model.tuning_
+    assert tuning["mode"] == "tuned" and tuning["metric"] == "ndcg@10"
+    assert set(tuning["single"]) == {"visual", "collaborative", "demographic", "recent"}
+    assert tuning["blend"] >= max(tuning["single"].values())
+
+
+def test_tuning_never_sees_the_callers_test_period(tuned):
+    outer, model = tuned
+    assert model.tuning_["validation"]["cutoff"] + 30 * 86_400 <= outer.info["cutoff"] + 1
+    other_test = split(launch_boutique(test_seed=1), "temporal", test_days=30)    # same train, other test
+    assert not np.array_equal(other_test.test.toarray(), outer.test.toarray())
+    again = Hybrid(component_params=FAST, samples=30, refine_steps=5).fit(other_test.train)
+    assert again.weights_ == model.weights_ and again.tuning_ == model.tuning_
+
+
+def test_blend_scores_are_the_weighted_normalised_components(tuned):
+    _, model = tuned
+    users = np.arange(6)
+    parts = model.component_scores(users)
+    expected = sum(model.weights_[label] * z for label, z in parts.items())
+    assert np.allclose(model.score(users), expected, atol=1e-5)
+
+
+def test_hybrid_explanation_names_the_leading_component_and_the_shares(tuned):
+    _, model = tuned
+    reason = model.explain(0, np.array([30]))[0]
+    assert "blend: visual" in reason.text
+    shares = {k: v for k, v in reason.signals.items() if k.endswith("_share")}
+    assert abs(sum(shares.values()) - 1.0) < 1e-6 and max(shares, key=shares.get) == "visual_share"
+
+
+def test_components_that_cannot_run_are_dropped_and_recorded():
+    data = launch_boutique()
+    del data.item_features["image"]
+    with pytest.warns(RuntimeWarning, match="dropping component 'visual'"):
+        model = Hybrid(component_params=FAST, samples=10, refine_steps=2).fit(data)
+    assert "visual" not in model.weights_ and "visual" in model.tuning_["dropped"]
+    assert abs(sum(model.weights_.values()) - 1.0) < 1e-6
+
+
+def test_fixed_weights_are_used_as_given_without_tuning():
+    model = Hybrid(weights={"visual": 3.0, "recent": 1.0}, component_params=FAST).fit(launch_boutique())
+    assert model.weights_ == {"visual": 0.75, "recent": 0.25} and model.tuning_["mode"] == "fixed"
+
+
+def test_zscore_and_rank_normalisation_are_per_user():
+    s = np.array([[1.0, 2.0, 3.0, 10.0], [5.0, 5.0, 5.0, 5.0]], np.float32)
+    z = normalize(s, "zscore")
+    assert abs(z[0].mean()) < 1e-6 and abs(z[0].std() - 1) < 1e-6 and not z[1].any()
+    assert np.allclose(normalize(s[:1], "rank"), [[0, 1 / 3, 2 / 3, 1]])
