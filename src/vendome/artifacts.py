@@ -52,8 +52,9 @@ def load_model(ws: Workspace, name: str, version: str | None = None) -> tuple[Re
     version = version or active_version(ws, name)
     if version is None:
         trained = sorted(p.name for p in ws.models.iterdir()) if ws.models.exists() else []
-        raise FileNotFoundError(f"model {name!r} has not been trained in {ws.root} (trained: {', '.join(trained) or 'none'});"
-                                f" run `vendome train {name} --workspace {ws.root}`")
+        raise FileNotFoundError(f"model {name!r} has not been trained in {ws.root} "
+                                f"(trained: {', '.join(trained) or 'none'}); "
+                                f"run `vendome train {name} --workspace {ws.root}`")
     folder = ws.models / name / version
     meta = json.loads((folder / "meta.json").read_text())
     return Recommender.load(folder / "model.pkl"), meta

@@ -48,19 +48,28 @@ def ingest(src: Path, workspace: WorkspaceOpt = Path("workspace"),
     typer.echo(f"ingested {src} into {workspace}: {summary}")
 
 
+FORMATS = "amazon-seq, mbgcn, taobao, hm, sellpy, recbole"
+
+
 @app.command("import")
-def import_(fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="amazon-seq, mbgcn, taobao, hm, sellpy, recbole")],
+def import_(fmt: Annotated[str, typer.Argument(metavar="FORMAT", help=FORMATS)],
             path: Path, workspace: WorkspaceOpt = Path("workspace"),
-            attributes: Annotated[Path | None, typer.Option(help="amazon-seq: item2attributes json")] = None) -> None:
+            attributes: Annotated[Path | None, typer.Option(help="amazon-seq: item2attributes json")] = None,
+            live: Annotated[bool, typer.Option(help="sellpy: add the live (unsold) items to the catalog")] = False,
+            ) -> None:
     """Import a public dataset format onto the retail contract and ingest it."""
     from vendome.data.ingest import ValidationError, ingest_tables
-    from vendome.data.loaders import LOADERS, LoaderError, load
+    from vendome.data.loaders import LOADERS, LoaderError, load, notes
 
     if fmt not in LOADERS:
         _fail(f"unknown format {fmt!r}; expected one of: {', '.join(sorted(LOADERS))}")
-    opts = {"attributes": attributes} if attributes else {}
+    opts: dict = {"attributes": attributes} if attributes else {}
+    if live:
+        opts["live"] = True
     try:
         tables = load(fmt, path, **opts)
+        for note in notes(tables):
+            typer.secho(f"note: {note}", fg="yellow", err=True)
         summary = ingest_tables(tables, Workspace(workspace), source=f"{fmt}:{path}")
     except (LoaderError, ValidationError, FileNotFoundError) as err:
         _fail(f"import of {path} as {fmt} failed; the workspace is unchanged.\n{err}")

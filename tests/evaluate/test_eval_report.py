@@ -8,7 +8,7 @@ import re
 import pytest
 
 from evaluate.eval_fixtures import Broken, Popularity, RandomScores
-from vendome.evaluate.report import format_table, write_html, write_json
+from vendome.evaluate.report import comparison_rows, format_table, write_html, write_json
 from vendome.evaluate.run import evaluate
 
 
@@ -64,3 +64,11 @@ def test_terminal_table_lists_models_metrics_failures_and_verdicts(report):
     assert f"{report['models']['popularity']['ndcg@10']:.4f}" in text
     assert "<b>broken</b>: FAILED RuntimeError: scoring failed" in text
     assert "random" in text and ("p=" in text)
+
+
+def test_a_column_where_every_model_ties_has_no_bold_value():
+    models = {n: {"hr@10": v, "guardrail_violations": 0, "ild_brand@10": 0.0} for n, v in (("a", 0.1), ("b", 0.2))}
+    headers, rows = comparison_rows({"models": models, "beyond_k": 10})
+    ild = headers.index("ILD brand")
+    assert [r["cells"][0]["best"] for r in rows] == [False, True]
+    assert not any(r["cells"][ild]["best"] for r in rows)

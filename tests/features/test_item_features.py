@@ -6,6 +6,7 @@ import dataclasses
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vendome.features.embeddings import attach_features, item_features, modality_names, read_local_image
@@ -92,6 +93,20 @@ def test_supplied_embeddings_win_and_align_by_product_id(catalog, tmp_path):
     np.testing.assert_array_equal(feats["image"][[0, 1, 2, 3]], vectors[[1, 2, 0, 3]])
     assert not feats["image"][4:].any()
     np.testing.assert_array_equal(feats["image_missing"], [False, False, False, False, True, True])
+
+
+def test_the_workspace_product_embeddings_table_is_read_by_default(catalog, tmp_path):
+    from vendome.data.store import write_tables
+
+    vectors = np.eye(3, 4, dtype=np.float32)
+    table = pd.DataFrame({"product_id": ["p2", "p1", "p9"], "modality": "text", "model": "catalog-e5",
+                          "vector": list(vectors)})
+    write_tables(tmp_path / "ws", {"products": catalog.products, "product_embeddings": table})
+    encoder = make_text_encoder("minilm")
+    feats = item_features(catalog, tmp_path / "ws", modalities=("text",), text_model=encoder, progress=False)
+    assert encoder.n_batches == 0
+    np.testing.assert_array_equal(feats["text"][:2], vectors[[1, 0]])
+    np.testing.assert_array_equal(feats["text_missing"], [False, False, True, True, True, True])
 
 
 def test_supplied_embeddings_with_duplicate_ids_are_rejected(catalog, tmp_path):

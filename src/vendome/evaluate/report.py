@@ -77,7 +77,7 @@ def comparison_rows(report: dict) -> tuple[list[str], list[dict]]:
     best: dict[str, float] = {}
     for key, _, better in cols:
         vals = [e[key] for e in models.values() if "error" not in e and e.get(key) is not None]
-        if better and len(vals) > 1:
+        if better and len(vals) > 1 and not all(math.isclose(v, vals[0]) for v in vals):  # a tie has no winner
             best[key] = max(vals) if better == "max" else min(vals)
     rows = []
     for name, entry in models.items():

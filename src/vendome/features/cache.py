@@ -99,6 +99,8 @@ def encode_cached(encoder: Any, contents: Sequence[bytes | str], cache: Embeddin
         else:
             todo.append(key)
 
+    if all(isinstance(contents[rows_of[k][0]], str) for k in todo):  # texts: batch similar lengths, less padding
+        todo.sort(key=lambda k: len(contents[rows_of[k][0]]))
     batch = max(1, int(encoder.batch_size))
     with tqdm(total=len(todo), desc=desc, unit="item", disable=not progress or not todo) as bar:
         for start in range(0, len(todo), batch):

@@ -104,7 +104,8 @@ def image_features(data: Dataset, ws: Workspace, model: str | ImageEncoder = "mo
     ok_rows = np.asarray(rows, dtype=np.int64)[~failed]
     if len(ok_rows):
         vectors = raw[~failed]
-        vectors = vectors - vectors.mean(axis=0, keepdims=True)
+        if len(vectors) > 1:  # a lone image would centre to zero: keep it as it is
+            vectors = vectors - vectors.mean(axis=0, keepdims=True)
         matrix[ok_rows] = _l2_normalise(vectors)
         missing[ok_rows] = False
     for i in np.asarray(rows, dtype=np.int64)[failed]:

@@ -5,7 +5,7 @@ pooled ImageNet features). `HFImageEncoder` loads a bigger model (CLIP, SigLIP) 
 transformers for users who have the weights; it never downloads. Networks load lazily on the first `encode`, so a
 run served entirely from the embedding cache never touches the weights.
 
-    enc = make_image_encoder("mobilenet_v2", batch_size=32)
+    enc = make_image_encoder("mobilenet_v2", batch_size=16)
     X = enc.encode([Image.open(p) for p in paths])      # (n, 1280)
     enc.n_batches                                       # forward passes so far (the cache tests count these)
 """
@@ -29,7 +29,7 @@ class ImageEncoder:
 
     name: str = "image"
     dim: int = 0
-    batch_size: int = 32
+    batch_size: int = 16
 
     def __init__(self) -> None:
         self.n_batches = 0
@@ -80,7 +80,7 @@ class TorchImageEncoder(ImageEncoder):
     """A torch CNN with an `embed` method, plus the preprocessing its weights were trained with."""
 
     def __init__(self, name: str, load: Callable, mean: Sequence[float], std: Sequence[float], dim: int,
-                 size: int = 224, crop_fraction: float = 0.875, batch_size: int = 32) -> None:
+                 size: int = 224, crop_fraction: float = 0.875, batch_size: int = 16) -> None:
         super().__init__()
         self.name, self.dim, self.batch_size = name, dim, batch_size
         self.mean, self.std, self.size, self.crop_fraction = tuple(mean), tuple(std), size, crop_fraction
@@ -120,14 +120,14 @@ def _shared_net(load: Callable):
     return load()
 
 
-def mobilenet_v2_encoder(batch_size: int = 32) -> TorchImageEncoder:
+def mobilenet_v2_encoder(batch_size: int = 16) -> TorchImageEncoder:
     from vendome.features import mobilenet_v2 as m
 
     return TorchImageEncoder("mobilenet_v2-imagenet-b0353104-crop224", m.load_mobilenet_v2, m.MEAN, m.STD,
                              dim=1280, batch_size=batch_size)
 
 
-def efficientnet_lite0_encoder(batch_size: int = 32) -> TorchImageEncoder:
+def efficientnet_lite0_encoder(batch_size: int = 16) -> TorchImageEncoder:
     from vendome.features import efficientnet_lite0 as e
 
     return TorchImageEncoder("efficientnet_lite0-imagenet-57934424-crop224", e.load_efficientnet_lite0,
@@ -163,7 +163,7 @@ class HFImageEncoder(ImageEncoder):
         self.batch_size = batch_size
         self.name = f"hf-image-{self.path.name}-{model_fingerprint(self.path)}"
         self._model = self._processor = None
-        self.dim = _projection_dim(self.path)
+        self.dim = hf_embedding_dim(self.path, "vision")
 
     def _load(self) -> None:
         hf_offline()
@@ -184,15 +184,21 @@ class HFImageEncoder(ImageEncoder):
         return emb.float().numpy()
 
 
-def _projection_dim(path: Path) -> int:
-    """Embedding width from config.json (CLIP: projection_dim; SigLIP: the towers' hidden size)."""
-    import json
+def hf_embedding_dim(path: Path, tower: str) -> int:
+    """Width of a local CLIP/SigLIP model's image or text embedding, read from its config (no weights loaded).
 
-    cfg = json.loads((path / "config.json").read_text())
-    dim = cfg.get("projection_dim") or cfg.get("vision_config", {}).get("hidden_size") or cfg.get("hidden_size")
+    AutoConfig fills the defaults that `save_pretrained` leaves out of config.json. CLIP: projection_dim;
+    SigLIP: the vision tower's hidden size, or the text tower's projection size.
+    """
+    hf_offline()
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(path, local_files_only=True)
+    sub = getattr(cfg, f"{tower}_config", cfg)
+    dim = next((getattr(c, a) for c, a in ((cfg, "projection_dim"), (sub, "projection_size"), (sub, "hidden_size"))
+                if getattr(c, a, None)), None)
     if not dim:
-        raise ValueError(f"{path / 'config.json'}: cannot tell the embedding size (no projection_dim or "
-                         "vision_config.hidden_size)")
+        raise ValueError(f"{path / 'config.json'}: cannot tell the {tower} embedding size")
     return int(dim)
 
 

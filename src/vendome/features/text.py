@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vendome.features.image import local_model_dir, model_fingerprint
+from vendome.features.image import hf_embedding_dim, local_model_dir, model_fingerprint
 from vendome.features.runtime import hf_offline
 
 # Catalog fields in the order they enter the product text, with the label written before each value. The
@@ -58,7 +58,7 @@ class TextEncoder:
 
     name: str = "text"
     dim: int = 0
-    batch_size: int = 64
+    batch_size: int = 32
 
     def __init__(self) -> None:
         self.n_batches = 0
@@ -92,7 +92,7 @@ class SentenceTransformerEncoder(TextEncoder):
     """A sentence-transformers model from a local directory."""
 
     def __init__(self, path: str | Path, name: str | None = None, dim: int | None = None,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 32) -> None:
         super().__init__()
         self.path = Path(path).expanduser().resolve()
         if not (self.path / "modules.json").is_file():
@@ -122,26 +122,20 @@ def _shared_sentence_transformer(path: str):
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
-def minilm_encoder(batch_size: int = 64) -> SentenceTransformerEncoder:
+def minilm_encoder(batch_size: int = 32) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(minilm_dir(), name="all-MiniLM-L6-v2", dim=384, batch_size=batch_size)
 
 
 class HFTextEncoder(TextEncoder):
     """Text tower of a CLIP/SigLIP-style transformers model (`get_text_features`) from a local directory."""
 
-    def __init__(self, path: str | Path, batch_size: int = 64) -> None:
+    def __init__(self, path: str | Path, batch_size: int = 32) -> None:
         super().__init__()
         self.path = local_model_dir(path, "CLIP/SigLIP")
         self.batch_size = batch_size
         self.name = f"hf-text-{self.path.name}-{model_fingerprint(self.path)}"
         self._model = self._tokenizer = None
-        import json
-
-        cfg = json.loads((self.path / "config.json").read_text())
-        self.dim = int(cfg.get("projection_dim") or cfg.get("text_config", {}).get("hidden_size") or 0)
-        if not self.dim:
-            raise ValueError(f"{self.path / 'config.json'}: cannot tell the embedding size (no projection_dim or "
-                             "text_config.hidden_size)")
+        self.dim = hf_embedding_dim(self.path, "text")
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         import torch

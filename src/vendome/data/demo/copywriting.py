@@ -80,13 +80,13 @@ OPENINGS = (
 )
 MATERIAL_SENTENCES = (
     "It is crafted in {material}{stones}, in a {color} tone.",
-    "{Material}{stones} give it its {color} radiance.",
+    "{Material}{stones} lends it its {color} radiance.",
     "Shaped in {material}{stones}, it is offered in {color}.",
     "The piece is rendered in {material}{stones}, its colour a deep {color}.",
 )
 JEWEL_SENTENCES = (
     "It is crafted in {material}{stones}.",
-    "{Material}{stones} give it a {color} brilliance.",
+    "{Material}{stones} lends it a {color} brilliance.",
     "Shaped in {material}{stones}, it catches the light with a {color} glow.",
     "The piece is rendered in {material}{stones}.",
 )

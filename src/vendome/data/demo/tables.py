@@ -152,8 +152,8 @@ def customers_table(rng: np.random.Generator, frame: pd.DataFrame, tastes: Taste
 
     recent = reg >= end - 180 * DAY
     tier = tastes.tier
-    segment = np.where(recent, "new", np.where((spend >= 50_000) | ((tier >= 2) & (n_orders >= 6)), "VIC",
-                       np.where(n_orders >= 5, "loyal", np.where((tier == 0) & (n_orders >= 1), "aspirational",
+    segment = np.where(recent, "new", np.where((spend >= 100_000) | ((tier >= 2) & (n_orders >= 10)), "VIC",
+                       np.where(n_orders >= 6, "loyal", np.where((tier == 0) & (n_orders >= 1), "aspirational",
                                                                   "occasional"))))
     declared_tier = np.clip(tier + np.where(rng.random(n) < 0.15, rng.choice([-1, 1], n), 0), 0, 3)
 
