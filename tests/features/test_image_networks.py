@@ -79,3 +79,13 @@ def test_encoders_give_1280_d_pooled_features_in_batches(make, photos):
     assert features.shape == (2, 1280) and features.dtype == np.float32
     assert encoder.n_batches == 2
     assert (features >= 0).all() and features.std() > 0  # pooled ReLU6 activations
+
+
+def test_large_jpegs_are_decoded_at_reduced_scale(tmp_path, photos):
+    from vendome.features.image import decode_image
+
+    path = tmp_path / "big.jpg"
+    photos[0].resize((1920, 1280)).save(path, quality=90)
+    image = decode_image(path)
+    assert 320 <= min(image.size) < 1280  # JPEG draft mode: enough pixels for a 224 crop, far fewer to decode
+    assert decode_image(b"not an image") is None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vendome.features.embeddings import attach_features, item_features, modality_names, read_local_image
+from vendome.features.embeddings import attach_features, item_features, local_image_path, modality_names
 from vendome.features.image import make_image_encoder
 from vendome.features.text import make_text_encoder
 from vendome.workspace import Workspace
@@ -132,11 +132,12 @@ def test_unknown_modality_is_a_clear_error(catalog, tmp_path):
 
 
 def test_local_image_reading_never_fetches_urls(tmp_path):
-    assert read_local_image("https://example.com/a.jpg") == (None, "remote URL (not fetched)")
-    assert read_local_image(float("nan")) == (None, "no image_url")
-    assert read_local_image(str(tmp_path / "nope.png")) == (None, "file not found")
+    assert local_image_path("https://example.com/a.jpg") == (None, "remote URL (not fetched)")
+    assert local_image_path(float("nan")) == (None, "no image_url")
+    assert local_image_path(str(tmp_path / "nope.png")) == (None, "file not found")
     (tmp_path / "a.png").write_bytes(b"x")
-    assert read_local_image((tmp_path / "a.png").as_uri()) == (b"x", None)
+    assert local_image_path((tmp_path / "a.png").as_uri()) == (tmp_path / "a.png", None)
+    assert local_image_path(str(tmp_path)) == (None, "file not found")  # a folder is not an image
 
 
 def _photo(data, i):

@@ -6,7 +6,7 @@ content, not on product ids: renaming a product or re-ingesting the same catalog
 products with the same photo share one vector.
 
     cache = EmbeddingCache(Workspace(ws).features, encoder.name)
-    X, failed, stats = encode_cached(encoder, contents, cache, decode=decode_image)
+    X, failed, stats = encode_cached(encoder, image_paths, cache, decode=decode_image)
 """
 
 from __future__ import annotations
@@ -24,10 +24,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 
-def content_key(content: bytes | str, model_name: str) -> str:
-    """sha256 over the model name and the content, so two models never share an entry."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    return hashlib.sha256(model_name.encode("utf-8") + b"\0" + data).hexdigest()
+def content_key(content: bytes | str | Path, model_name: str) -> str:
+    """sha256 over the model name and the content (a text, bytes, or a file's bytes read in chunks), so two
+    models never share an entry and a renamed file keeps its vector."""
+    h = hashlib.sha256(model_name.encode("utf-8") + b"\0")
+    if isinstance(content, Path):
+        with content.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        h.update(content.encode("utf-8") if isinstance(content, str) else content)
+    return h.hexdigest()
 
 
 class EmbeddingCache:
@@ -72,12 +79,12 @@ class CacheStats:
     failed: int = 0  # rows whose content could not be decoded
 
 
-def encode_cached(encoder: Any, contents: Sequence[bytes | str], cache: EmbeddingCache,
+def encode_cached(encoder: Any, contents: Sequence[bytes | str | Path], cache: EmbeddingCache,
                   decode: Callable[[Any], Any] | None = None, progress: bool = True,
                   desc: str = "encoding") -> tuple[np.ndarray, np.ndarray, CacheStats]:
     """Rows of `encoder.encode` for each content, computing only what the cache lacks.
 
-    `decode` turns a content into the encoder's input (bytes -> image); returning None marks the content as
+    `decode` turns a content into the encoder's input (image file -> image); returning None marks the content as
     unreadable: its row stays zero and its flag in the returned `failed` mask is set. Identical contents are
     encoded once. Vectors are cached batch by batch, so an interrupted run resumes where it stopped.
     Returns (matrix (n, encoder.dim) float32, failed (n,) bool, stats).

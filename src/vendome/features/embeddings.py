@@ -11,7 +11,9 @@ Conventions of the returned dict (rows aligned with `data.products`):
   share a large common component, and cosine similarity between products only becomes informative without it.
   An item has no image when its image_url is empty, is an http(s) URL (never fetched), names a file that does not
   exist, or the file is not a readable image.
-- Text features are MiniLM sentence embeddings of `product_text` (already unit length).
+- Text features are MiniLM sentence embeddings of `product_text` (already unit length); an item whose text is
+  empty is missing.
+- Raw vectors are cached by content hash under `Workspace(ws).features`, so a re-run computes only new content.
 - A supplied `product_embeddings` table (`vendome.data.store.read_product_embeddings`) wins over computing for the
   modalities it holds; its vectors are used as given, aligned by product_id.
 """
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -35,7 +39,7 @@ from vendome.workspace import Workspace
 log = logging.getLogger(__name__)
 
 MISSING_SUFFIX = "_missing"
-Supplied = dict[str, tuple[np.ndarray, np.ndarray, str]]
+Supplied = dict[str, tuple[Sequence[str] | np.ndarray, np.ndarray, str]]  # modality -> (ids, matrix, model)
 
 
 def item_features(data: Dataset, ws: str | Path | Workspace, modalities: tuple[str, ...] = ("image", "text"),
@@ -88,16 +92,16 @@ def image_features(data: Dataset, ws: Workspace, model: str | ImageEncoder = "mo
     products = data.products
     urls = products["image_url"].tolist() if "image_url" in products else [None] * data.n_items
     reasons = {"no image_url": 0, "remote URL (not fetched)": 0, "file not found": 0, "unreadable": 0}
-    rows, contents = [], []
+    rows, paths = [], []
     for i, url in enumerate(urls):
-        data_bytes, reason = read_local_image(url)
+        path, reason = local_image_path(url)
         if reason:
             reasons[reason] += 1
         else:
             rows.append(i)
-            contents.append(data_bytes)
+            paths.append(path)
     cache = EmbeddingCache(ws.features, encoder.name)
-    raw, failed, stats = encode_cached(encoder, contents, cache, decode=decode_image, progress=progress,
+    raw, failed, stats = encode_cached(encoder, paths, cache, decode=decode_image, progress=progress,
                                        desc=f"images ({encoder.name})")
     matrix = np.zeros((data.n_items, encoder.dim), np.float32)
     missing = np.ones(data.n_items, bool)
@@ -134,8 +138,8 @@ def text_features(data: Dataset, ws: Workspace, model: str | TextEncoder = "mini
     return matrix, ~present
 
 
-def read_local_image(url: object) -> tuple[bytes | None, str | None]:
-    """(file bytes, None) for a readable local path, else (None, why it is missing)."""
+def local_image_path(url: object) -> tuple[Path | None, str | None]:
+    """(path, None) for a readable local file, else (None, why the item has no image). URLs are never fetched."""
     if url is None or (isinstance(url, float) and np.isnan(url)) or not str(url).strip():
         return None, "no image_url"
     url = str(url).strip()
@@ -143,10 +147,9 @@ def read_local_image(url: object) -> tuple[bytes | None, str | None]:
     if parsed.scheme in ("http", "https", "s3", "gs", "ftp"):
         return None, "remote URL (not fetched)"
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(url).expanduser()
-    try:
-        return path.read_bytes(), None
-    except OSError:  # missing file, a directory, no permission
+    if not (path.is_file() and os.access(path, os.R_OK)):
         return None, "file not found"
+    return path, None
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -164,7 +167,7 @@ def read_supplied(ws: Workspace) -> Supplied:
     return read_product_embeddings(ws) or {}
 
 
-def align_supplied(product_ids: np.ndarray, ids: np.ndarray, matrix: np.ndarray,
+def align_supplied(product_ids: np.ndarray, ids: Sequence[str] | np.ndarray, matrix: np.ndarray,
                    modality: str) -> tuple[np.ndarray, np.ndarray]:
     """Rows of `matrix` reordered to `product_ids`; zero rows and a True mask for products without a vector."""
     ids = np.asarray(ids).astype(str)

@@ -98,7 +98,7 @@ class TorchImageEncoder(ImageEncoder):
 
         arrays = [normalise_pixels(center_crop_resize(im, self.size, self.crop_fraction), self.mean, self.std)
                   for im in images]
-        return torch.from_numpy(np.stack(arrays))
+        return torch.from_numpy(np.stack(arrays)).contiguous(memory_format=torch.channels_last)
 
     def logits(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, 1000) ImageNet logits: lets tests check the weights classify real photos."""
@@ -116,8 +116,13 @@ class TorchImageEncoder(ImageEncoder):
 
 @lru_cache(maxsize=8)
 def _shared_net(load: Callable):
-    """One loaded network per loader and process: inference in eval mode keeps no state, so encoders share it."""
-    return load()
+    """One loaded network per loader and process: inference in eval mode keeps no state, so encoders share it.
+
+    Stored channels-last: depthwise convolutions run about twice as fast on CPU in that layout.
+    """
+    import torch
+
+    return load().to(memory_format=torch.channels_last)
 
 
 def mobilenet_v2_encoder(batch_size: int = 16) -> TorchImageEncoder:
@@ -220,10 +225,15 @@ def make_image_encoder(name: str | ImageEncoder, **kwargs) -> ImageEncoder:
                      "or a local transformers model directory (CLIP, SigLIP)")
 
 
-def decode_image(data: bytes) -> Image.Image | None:
-    """Decoded image, or None when the bytes are not an image PIL can read."""
+def decode_image(source: bytes | str | Path, draft_size: int = 320) -> Image.Image | None:
+    """Decoded image (from bytes or a file), or None when it is not an image PIL can read.
+
+    Large JPEGs are decoded at a reduced scale (`draft`, at least `draft_size` px): encoders only need 224 px,
+    and a full-size 4000 px catalog photo would cost far more to decode than to encode.
+    """
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        image.draft("RGB", (draft_size, draft_size))
         image.load()
         return image
     except (OSError, ValueError, Image.DecompressionBombError):
