@@ -121,3 +121,19 @@ def test_new_item_slice_restricts_recall_to_never_seen_targets():
     # items 3 and 4 were never touched in training; item 5 was (client 0 viewed it)
     assert out["new_items"]["targets"] == 3 and out["new_items"]["users"] == 2
     assert out["new_items"]["recall@2"] == pytest.approx((1 / 2 + 0) / 2)
+
+
+def test_new_items_are_recent_launches_or_never_seen():
+    data = tiny_shop()
+    end = pd.Timestamp(3, unit="s", tz="UTC")
+    data.products["created_date"] = [end - pd.Timedelta(days=d) for d in (10, 400, 400, 400, 400, 400)]
+    new, definition = beyond.new_items(data)
+    # P0 launched 10 days before the end of training (and sold once); P2, P3 and P4 were never interacted with
+    assert new.tolist() == [True, False, True, True, True, False]
+    assert "created_date" in definition
+
+
+def test_without_launch_dates_new_items_are_the_never_seen_ones():
+    new, definition = beyond.new_items(tiny_shop())
+    assert new.tolist() == [False, False, True, True, True, False]
+    assert definition == "no training interaction"

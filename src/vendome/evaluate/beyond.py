@@ -21,7 +21,8 @@ Definitions (stated once here; the report carries them too):
                   recomputed here from the catalog and the history, not from the mask `recommend` was given
   user slices     by training interactions of any behavior: cold 0, warm 1-4, heavy >= 5 and in the top 10% of
                   users with training interactions, regular the rest; the four are disjoint and add up
-  new items       test targets whose item has no training interaction at all; recall and NDCG restricted to them
+  new items       test targets whose product was launched in the NEW_ITEM_DAYS before the end of training (by the
+                  catalog's created_date) or has no training interaction at all; recall and NDCG restricted to them
 """
 
 from __future__ import annotations
@@ -248,9 +249,27 @@ def exposure(items: np.ndarray, users: np.ndarray, train: Dataset, tiers: np.nda
 
 
 # ---------------------------------------------------------------------------------------------- slices
+NEW_ITEM_DAYS = 60
+
+
 def training_counts(train: Dataset) -> np.ndarray:
     """Training interactions (any behavior) per user."""
     return np.bincount(train.interactions["user"].to_numpy(), minlength=train.n_users)
+
+
+def new_items(train: Dataset) -> tuple[np.ndarray, str]:
+    """Items that are new at the end of training: launched within NEW_ITEM_DAYS, or never interacted with."""
+    seen = np.bincount(train.interactions["item"].to_numpy(), minlength=train.n_items) > 0
+    new = ~seen
+    definition = "no training interaction"
+    created = train.products.get("created_date")
+    if created is not None and len(train.interactions):
+        launched = pd.to_datetime(created, utc=True, errors="coerce", format="mixed")
+        end = pd.Timestamp(int(train.interactions["timestamp"].max()), unit="s", tz="UTC")
+        recent = (launched >= end - pd.Timedelta(days=NEW_ITEM_DAYS)).to_numpy(dtype=bool, na_value=False)
+        new |= recent
+        definition = f"launched in the last {NEW_ITEM_DAYS} days of training (created_date) or no training interaction"
+    return new, definition
 
 
 def user_slices(users: np.ndarray, train: Dataset) -> tuple[dict[str, np.ndarray], dict]:
@@ -281,8 +300,9 @@ def slices(items: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train: Dat
         entry = {"users": int(sel.sum())}
         entry.update({m: float(v[sel].mean()) if sel.any() else None for m, v in per_user.items()})
         out[name] = entry
-    seen = np.bincount(train.interactions["item"].to_numpy(), minlength=train.n_items) > 0
-    new_test = test[users] @ sp.diags((~seen).astype(np.float32))
+    new, new_definition = new_items(train)
+    out["definition"]["new_items"] = new_definition
+    new_test = test[users] @ sp.diags(new.astype(np.float32))
     new_test = sp.csr_matrix(new_test)
     new_test.eliminate_zeros()
     n_new = np.diff(new_test.indptr)
