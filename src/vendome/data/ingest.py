@@ -77,8 +77,24 @@ class ValidationError(Exception):
         self.max_problems = max_problems
         super().__init__(self.problems)
 
+    def shown(self) -> list[Problem]:
+        """At most `max_problems`, taken in turn from each kind (file, column, expectation), so that one kind with
+        hundreds of rows cannot hide the others."""
+        groups: dict[tuple, list[Problem]] = {}
+        for p in self.problems:
+            groups.setdefault((p.file, p.column, p.expected), []).append(p)
+        picked: list[Problem] = []
+        depth = 0
+        while len(picked) < min(self.max_problems, len(self.problems)):
+            for g in groups.values():
+                if depth < len(g) and len(picked) < self.max_problems:
+                    picked.append(g[depth])
+            depth += 1
+        order = {id(p): i for i, p in enumerate(self.problems)}
+        return sorted(picked, key=lambda p: order[id(p)])
+
     def __str__(self) -> str:
-        shown = self.problems[: self.max_problems]
+        shown = self.shown()
         header = ("file", "row", "column", "value", "expected")
         rows = [(p.file, "" if p.row is None else str(p.row), p.column or "", "" if p.value is None else p.value,
                  p.expected) for p in shown]

@@ -67,11 +67,13 @@ def build_collections(rng: np.random.Generator, scale: float, start: int, end: i
                 "weight": float(rng.lognormal(0.0, 0.5)), "bias": float(rng.normal(0.0, 0.4)),
             })
     coll = pd.DataFrame(rows)
-    # New arrivals: the last two months always see launches (content similarity can find them, popularity cannot).
-    n_recent = max(1, round(2.5 * scale))
+    # New arrivals: a collection launches every two weeks over the last ten weeks, so any recent month (a
+    # validation window as well as a test window) holds products with little or no history: content similarity
+    # can find them, popularity cannot.
+    n_recent = max(2, round(5 * scale))
     candidates = coll.index[coll["line"] != "haute_joaillerie"].to_numpy()
     for k, i in enumerate(rng.choice(candidates, size=n_recent, replace=False)):
-        coll.loc[i, "launch"] = end - (56 - 18 * k % 44) * DAY - (end % DAY)
+        coll.loc[i, "launch"] = end - 14 * (n_recent - k) * DAY - (end % DAY)
     coll["launch"] = coll["launch"] - coll["launch"] % DAY
     return coll
 

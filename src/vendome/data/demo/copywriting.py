@@ -71,6 +71,20 @@ TECHNIQUE_PHRASES = {
     },
 }
 
+# Technique family -> the savoir-faire label a house prints on every piece of that family, whatever its category:
+# the shared wording a text encoder needs to see two pieces of one technique as alike (the phrases above differ
+# by category, so on their own they mostly say the category).
+TECHNIQUE_LABELS = {
+    "hand-finished": ("Handcrafted", "Savoir-faire: handcrafted, finished entirely by hand by our artisans."),
+    "heritage": ("Archive Edition", "Savoir-faire: archive edition, a vintage design reissued from the house "
+                                    "archive."),
+    "precision": ("Precision Engineered", "Savoir-faire: precision engineered, high-tech construction measured "
+                                          "to the micron."),
+    "responsible": ("Responsibly Made", "Savoir-faire: responsibly made, sustainable, recycled and certified "
+                                        "eco-friendly materials."),
+    "bespoke": ("Made to Order", "Savoir-faire: made to order, bespoke, personalised and numbered for its owner."),
+}
+
 OPENINGS = (
     "From the {coll} collection, a {noun} inspired by {theme}.",
     "{coll} pays tribute to {theme}; this {noun} carries its spirit.",
@@ -111,20 +125,22 @@ CLOSINGS = (
 
 
 def title(row) -> str:
-    """`Ondine Pendant Necklace, 18k Rose Gold and Sapphires`: collection, noun, material (and stones)."""
+    """`Ondine Pendant Necklace, 18k Rose Gold and Sapphires - Archive Edition`: collection, noun, material (and
+    stones), savoir-faire label."""
     noun = NOUNS[row.subcategory][0]
     material = KARAT.get(row.material, row.material).title()
+    label = TECHNIQUE_LABELS[row.technique][0]
     if row.category == "Watches":
-        return f"{row.collection} {noun}, {material}, {row.color.title()} Dial"
+        return f"{row.collection} {noun}, {material}, {row.color.title()} Dial - {label}"
     if row.stone_type != "none":
-        return f"{row.collection} {noun}, {material} and {STONE_WORDS[row.stone_type].title()}"
+        return f"{row.collection} {noun}, {material} and {STONE_WORDS[row.stone_type].title()} - {label}"
     if row.category == "Jewelry":
-        return f"{row.collection} {noun}, {material}"
-    return f"{row.collection} {noun}, {row.color.title()} {material}"
+        return f"{row.collection} {noun}, {material} - {label}"
+    return f"{row.collection} {noun}, {row.color.title()} {material} - {label}"
 
 
 def description(row, rng: np.random.Generator) -> str:
-    """Three or four sentences: story, material and colour, technique, and sometimes a practical closing."""
+    """Four or five sentences: story, material and colour, technique, savoir-faire label, sometimes a closing."""
     noun = NOUNS[row.subcategory][1]
     material = KARAT.get(row.material, row.material)
     stones = "" if row.stone_type == "none" else f" set with {STONE_WORDS[row.stone_type]}"
@@ -137,7 +153,7 @@ def description(row, rng: np.random.Generator) -> str:
         technique=TECHNIQUE_PHRASES[row.technique][row.category])
     middle = [mat, tech] if rng.random() < 0.6 else [tech, mat]
     closing = CLOSINGS[int(rng.integers(len(CLOSINGS)))]
-    return " ".join(s for s in [opening, *middle, closing] if s)
+    return " ".join(s for s in [opening, *middle, TECHNIQUE_LABELS[row.technique][1], closing] if s)
 
 
 def measures(row, rng: np.random.Generator) -> tuple[str, str]:

@@ -32,26 +32,35 @@ def _contrast(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return _shade(rgb, 0.55) if sum(rgb) > 300 else _shade(rgb, 1.55)
 
 
+def _ink(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Near-black on a light surface, near-white on a dark one: the motif must survive any colour."""
+    return (18, 18, 22) if 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 110 else (250, 250, 246)
+
+
 @lru_cache(maxsize=512)
 def _pattern(motif: str, base: tuple[int, int, int], ink: tuple[int, int, int]) -> Image.Image:
-    """A full-canvas fill of the base colour with the motif drawn in the ink colour."""
+    """A full-canvas fill of the base colour with the motif drawn large and bold in the ink colour.
+
+    Coarse, thick strokes on purpose: an ImageNet encoder sees the picture upscaled from 128 px, and a fine
+    hairline pattern would vanish behind the silhouette and the colour, leaving the motif invisible to it.
+    """
     img = Image.new("RGB", (SIZE, SIZE), base)
     d = ImageDraw.Draw(img)
     if motif == "stripes":
-        for x in range(-SIZE, SIZE, 10):
-            d.line([(x, 0), (x + SIZE, SIZE)], fill=ink, width=3)
+        for x in range(-SIZE, SIZE, 16):
+            d.line([(x, 0), (x + SIZE, SIZE)], fill=ink, width=6)
     elif motif == "quilting":
-        for x in range(-SIZE, 2 * SIZE, 14):
-            d.line([(x, 0), (x + SIZE, SIZE)], fill=ink, width=1)
-            d.line([(x, 0), (x - SIZE, SIZE)], fill=ink, width=1)
+        for x in range(-SIZE, 2 * SIZE, 20):
+            d.line([(x, 0), (x + SIZE, SIZE)], fill=ink, width=3)
+            d.line([(x, 0), (x - SIZE, SIZE)], fill=ink, width=3)
     elif motif == "dots":
-        for y in range(3, SIZE, 9):
-            for x in range(3 + (y // 9 % 2) * 4, SIZE, 9):
-                d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=ink)
+        for y in range(5, SIZE, 14):
+            for x in range(5 + (y // 14 % 2) * 7, SIZE, 14):
+                d.ellipse([x - 4, y - 4, x + 4, y + 4], fill=ink)
     elif motif == "chevrons":
-        for y in range(-20, SIZE + 20, 12):
-            pts = [(x, y + (6 if (x // 12) % 2 else 0)) for x in range(0, SIZE + 12, 12)]
-            d.line(pts, fill=ink, width=3)
+        for y in range(-24, SIZE + 24, 16):
+            pts = [(x, y + (8 if (x // 16) % 2 else 0)) for x in range(0, SIZE + 16, 16)]
+            d.line(pts, fill=ink, width=5)
     return img
 
 
@@ -86,21 +95,21 @@ def render(subcategory: str, material: str, color: str, stone: str, motif: str,
     extras: list = []  # drawn on top of the patterned surface
 
     if subcategory == "ring":
-        m.ellipse(box(30, 38, 98, 106), fill=255)
-        m.ellipse(box(44, 52, 84, 92), fill=0)
+        m.ellipse(box(22, 34, 106, 118), fill=255)
+        m.ellipse(box(46, 58, 82, 94), fill=0)
         extras.append(lambda d: _stone(d, *P(64, 38), 13 * s, stone))
     elif subcategory == "necklace":
         m.arc(box(20, -30, 108, 80), 20, 160, fill=255, width=5)
-        m.ellipse(box(40, 62, 88, 112), fill=255)
-        extras.append(lambda d: _stone(d, *P(64, 87), 11 * s, stone))
+        m.ellipse(box(30, 50, 98, 122), fill=255)
+        extras.append(lambda d: _stone(d, *P(64, 86), 11 * s, stone))
     elif subcategory == "earrings":
         for x0 in (14, 70):
-            m.ellipse(box(x0, 40, x0 + 44, 100), fill=255)
-            m.ellipse(box(x0 + 11, 52, x0 + 33, 88), fill=0)
+            m.ellipse(box(x0 - 6, 30, x0 + 50, 110), fill=255)
+            m.ellipse(box(x0 + 14, 58, x0 + 30, 82), fill=0)
             extras.append(lambda d, x0=x0: _stone(d, *P(x0 + 22, 100), 8 * s, stone))
     elif subcategory == "bracelet":
-        m.ellipse(box(14, 34, 114, 100), fill=255)
-        m.ellipse(box(32, 50, 96, 84), fill=0)
+        m.ellipse(box(8, 28, 120, 108), fill=255)
+        m.ellipse(box(38, 56, 90, 80), fill=0)
         for x in (36, 64, 92):
             extras.append(lambda d, x=x: _stone(d, *P(x, 40 if x == 64 else 46), 6 * s, stone))
     elif subcategory in ("dress watch", "chronograph", "diver", "jewelry watch"):
@@ -190,7 +199,7 @@ def render(subcategory: str, material: str, color: str, stone: str, motif: str,
     d = ImageDraw.Draw(img)
     if subcategory in ("dress watch", "chronograph", "diver", "jewelry watch"):
         extras.pop(0)(d)  # case and strap under the dial
-    fill = _pattern(motif, body, _contrast(body))
+    fill = _pattern(motif, body, _ink(body))
     img.paste(fill, (0, 0), mask)
     for draw in extras:
         draw(d)
