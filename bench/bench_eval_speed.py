@@ -88,7 +88,8 @@ def bare(model: DotProduct, users: np.ndarray, batch_size: int = 2048) -> np.nda
     out = np.empty((len(users), TOP), dtype=np.int64)
     for start in range(0, len(users), batch_size):
         scores = model.score(users[start:start + batch_size])
-        out[start:start + len(scores)] = np.argpartition(-scores, TOP - 1, axis=1)[:, :TOP]
+        n = scores.shape[1]
+        out[start:start + len(scores)] = np.argpartition(scores, n - TOP, axis=1)[:, n - TOP:]
     return out
 
 

@@ -205,7 +205,7 @@ def _dates_and_stock(rng: np.random.Generator, items: pd.DataFrame, coll: pd.Dat
     stop[disc] = start + rng.integers(30, 240, int(disc.sum())) * DAY
     oos = (~disc) & (r >= 0.035) & (r < 0.085) & (created < end - 150 * DAY)
     status[oos] = "out_of_stock"
-    stop[oos] = end - rng.integers(31, 130, int(oos.sum())) * DAY
+    stop[oos] = end - end % DAY - rng.integers(31, 130, int(oos.sum())) * DAY  # at midnight, as sales_stopped says
     low = (status == "in_stock") & (r >= 0.085) & (r < 0.19)
     status[low] = "low_stock"
     items["stock_status"] = status
