@@ -52,6 +52,9 @@ class Hybrid(Recommender):
     k, candidates:      NDCG cut-off; per-component candidate pool size for the search.
     samples, refine_steps: Dirichlet samples and local refinement rounds; seed drives both and the components.
     max_validation_users: subsample of validation users (seeded) to bound tuning time.
+    activity_buckets:   training-interaction counts that split clients into activity buckets (e.g. (5, 40): under
+                        5, 5-39, 40 and more), each with its own weights tuned on its validation users; a bucket
+                        with fewer than min_bucket_users of them keeps the global weights. None: one weighting.
     """
 
     name = "hybrid"
@@ -60,6 +63,7 @@ class Hybrid(Recommender):
                  component_params: dict[str, dict[str, Any]] | None = None, normalization: str = "zscore",
                  validation: str = "temporal", validation_days: float = 30.0, k: int = 10, candidates: int = 100,
                  samples: int = 200, refine_steps: int = 30, max_validation_users: int | None = 5000,
+                 activity_buckets: tuple[int, ...] | None = None, min_bucket_users: int = 300,
                  seed: int = 0, threads: int = 1) -> None:
         self.weights = weights
         self.collaborative = collaborative
@@ -73,6 +77,8 @@ class Hybrid(Recommender):
         self.samples = samples
         self.refine_steps = refine_steps
         self.max_validation_users = max_validation_users
+        self.activity_buckets = activity_buckets
+        self.min_bucket_users = min_bucket_users
         self.seed = seed
         self.threads = threads
 
