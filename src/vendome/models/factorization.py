@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender
-from vendome.models.popularity import HistoryNotes, check_users, has_history, popularity_vector
+from vendome.models.popularity import BEHAVIOR_VERBS, HistoryNotes, check_users, has_history, popularity_vector
 
 
 class _Factorization(Recommender):
@@ -62,10 +62,17 @@ class _Factorization(Recommender):
         contrib = h.data[:, None] * sims
         scores = self.user_factors_[user] @ y[items].T
         reasons = []
+        pronoun = self.notes_.pronouns[user]
+        taste = {"she": "hers", "he": "his"}.get(pronoun, "this client's")
         for k in range(len(items)):
             best = int(np.argmax(contrib[:, k]))
-            text = (f"clients with tastes like hers chose it; closest to "
-                    f"{self.notes_.phrase(user, h.indices[best])}")
+            anchor = int(h.indices[best])
+            if anchor == int(items[k]):  # the piece itself is in her history (viewed, wishlisted, in the cart)
+                verb = BEHAVIOR_VERBS.get(self.notes_.behavior(user, anchor), "looked at")
+                text = f"{pronoun} {verb} it, and clients with tastes like {taste} chose it"
+            else:
+                text = (f"clients with tastes like {taste} chose it; closest to "
+                        f"{self.notes_.phrase(user, anchor)}")
             reasons.append(Reason("collaborative", text, {"score": float(scores[k]),
                                                           "anchor_similarity": float(sims[best, k])}))
         return reasons
