@@ -16,6 +16,7 @@ and per-user metrics averaged across seeds, which feed the paired significance t
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -222,6 +223,11 @@ def run_protocol(data: Dataset, specs: Mapping[str, dict], protocol: str = "temp
                 model.fit(sp.train, **(fit_kwargs or {}).get(name, {}))
                 fit_seconds.append(time.perf_counter() - start)
                 runs[seed if stochastic else "deterministic"] = ev.run(model)
+                if progress:
+                    label = f"seed {seed}" if stochastic else "deterministic"
+                    print(f"  [{len(entries) + 1}/{len(specs)}] {name} ({label}): fitted in {fit_seconds[-1]:.1f} s, "
+                          f"evaluated in {time.perf_counter() - start - fit_seconds[-1]:.1f} s",
+                          file=sys.stderr, flush=True)
                 if not stochastic:
                     break
         except Exception as exc:  # record and go on: e.g. an image model on a catalog without images
