@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vendome.data.ingest import ingest_tables
 from vendome.data.loaders import load
-from vendome.evaluate.report import format_table
+from vendome.evaluate.report import format_markdown, format_table
 from vendome.pipeline import evaluate_workspace, peak_memory_mb
 from vendome.workspace import Workspace
 
@@ -52,13 +52,7 @@ def main() -> None:
     print(format_table(report))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; import {t_import:.1f} s; "
           f"total {time.perf_counter() - t0:.1f} s; peak memory {peak_memory_mb():.0f} MB")
-    print("\n| model | HR@10 | NDCG@10 | HR@20 | NDCG@20 | fit s |\n|---|---|---|---|---|---|")
-    for name, m in report["models"].items():
-        if "error" in m:
-            print(f"| {name} | error: {m['error'][:60]} | | | | |")
-            continue
-        print(f"| {name} | {m['hr@10']:.4f} | {m['ndcg@10']:.4f} | {m['hr@20']:.4f} | {m['ndcg@20']:.4f} | "
-              f"{m.get('fit_seconds', float('nan')):.1f} |")
+    print("\n" + format_markdown(report))
     for name, ref in PUBLISHED.get(args.dataset, {}).items():
         if name in report["models"] and "error" not in report["models"][name]:
             got = report["models"][name]["hr@10"]

@@ -161,3 +161,16 @@ def write_html(report: dict, path: str | Path) -> Path:
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def format_markdown(report: dict, metrics: tuple[str, ...] = ("hr@10", "ndcg@10", "hr@20", "ndcg@20")) -> str:
+    """The comparison as a Markdown table (for bench/RESULTS.md), failed models with their error."""
+    head = "| model | " + " | ".join(m.upper() for m in metrics)
+    lines = [head + " | fit s |", "|---" * (len(metrics) + 2) + "|"]
+    for name, m in report["models"].items():
+        if "error" in m:
+            lines.append(f"| {name} | error: {m['error'][:80]} |" + " |" * len(metrics))
+            continue
+        cells = " | ".join(f"{m[k]:.4f}" for k in metrics)
+        lines.append(f"| {name} | {cells} | {m.get('fit_seconds') or 0:.1f} |")
+    return "\n".join(lines)
