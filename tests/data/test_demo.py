@@ -230,3 +230,39 @@ def test_taste_truth_predicts_next_purchases_better_than_popularity(boutique, ta
 
     assert len(targets) > 50
     assert hit_rate(lambda u: utility[u]) > 1.5 * hit_rate(lambda u: popularity)
+
+
+def test_collections_launch_inside_the_last_month_and_sell_there(tables, truth):
+    # a recent month (a test window) must hold products with no earlier history that clients buy on taste
+    _, _, tp = truth
+    created = _unix(tp["created_date"])
+    fresh = tp.loc[created >= END - 30 * DAY, "product_id"]
+    assert tp.loc[created >= END - 30 * DAY, "collection"].nunique() >= 1
+    lines = tables["order_items"].merge(tables["orders"], on="order_id")
+    sold = lines[lines["product_id"].isin(fresh) & (lines["order_status"] != "cancelled")]
+    assert len(sold) >= 5
+
+
+def test_every_technique_carries_one_label_across_categories(tables, truth):
+    _, _, tp = truth
+    products = tables["products"].merge(tp[["product_id", "technique"]], on="product_id")
+    labels = products["title"].str.rsplit(" - ", n=1).str[1]
+    assert (labels.groupby(products["technique"]).nunique() == 1).all()     # one label per technique ...
+    assert labels.groupby(products["technique"]).first().nunique() == products["technique"].nunique()  # ... each own
+    assert products.groupby("technique")["category"].nunique().max() > 1
+
+
+def test_the_motif_is_drawn_bold_enough_to_see(boutique, tables, truth):
+    _, _, tp = truth
+    jewels = tables["products"].merge(tp[["product_id", "motif"]], on="product_id")
+    jewels = jewels[jewels["category"] == "Jewelry"]
+    background = np.array([244, 241, 236], dtype=float)
+
+    def texture(row) -> float:  # spread of the drawn pixels' brightness: flat metal vs an inked pattern
+        with Image.open(boutique / row.image_url) as img:
+            px = np.asarray(img.convert("RGB"), dtype=float)
+        drawn = px[np.abs(px - background).sum(-1) > 30]
+        return float(drawn.mean(-1).std())
+
+    spread = {m: np.mean([texture(r) for r in g.itertuples()]) for m, g in jewels.groupby("motif")}
+    assert min(v for m, v in spread.items() if m != "plain") > 2 * spread["plain"]

@@ -63,3 +63,18 @@ def test_missing_image_features_is_a_clear_error():
     del data.item_features["image"]
     with pytest.raises(ValueError, match="no 'image' item features"):
         VisualContent().fit(data)
+
+
+def test_a_component_shared_by_the_catalog_does_not_drown_the_taste():
+    # encoders put most products in one narrow cone: here a strong shared direction on every piece but the new
+    # serpent pendant (shot in another studio); only what tells products apart should count
+    data = _boutique()
+    shared = np.zeros(16, dtype=np.float32)
+    shared[0] = 8.0
+    strength = np.ones(len(CLUSTER), dtype=np.float32)
+    strength[8] = 0.0
+    data.item_features["image"] = clustered_features(CLUSTER, seed=1) + strength[:, None] * shared
+    scores = VisualContent().fit(data).score(np.array([0]))[0]
+    assert scores[8] > scores[[4, 5, 6, 7, 9]].max()      # the look wins once the shared part is removed
+    raw = VisualContent(center=False).fit(data).score(np.array([0]))[0]
+    assert raw[8] < raw[[4, 5, 6, 7, 9]].max()            # what the uncentred cosine would have recommended

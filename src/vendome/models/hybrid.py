@@ -52,9 +52,6 @@ class Hybrid(Recommender):
     k, candidates:      NDCG cut-off; per-component candidate pool size for the search.
     samples, refine_steps: Dirichlet samples and local refinement rounds; seed drives both and the components.
     max_validation_users: subsample of validation users (seeded) to bound tuning time.
-    activity_buckets:   training-interaction counts that split clients into activity buckets (e.g. (5, 40): under
-                        5, 5-39, 40 and more), each with its own weights tuned on its validation users; a bucket
-                        with fewer than min_bucket_users of them keeps the global weights. None: one weighting.
     """
 
     name = "hybrid"
@@ -63,7 +60,6 @@ class Hybrid(Recommender):
                  component_params: dict[str, dict[str, Any]] | None = None, normalization: str = "zscore",
                  validation: str = "temporal", validation_days: float = 30.0, k: int = 10, candidates: int = 100,
                  samples: int = 200, refine_steps: int = 30, max_validation_users: int | None = 5000,
-                 activity_buckets: tuple[int, ...] | None = None, min_bucket_users: int = 300,
                  seed: int = 0, threads: int = 1) -> None:
         self.weights = weights
         self.collaborative = collaborative
@@ -77,8 +73,6 @@ class Hybrid(Recommender):
         self.samples = samples
         self.refine_steps = refine_steps
         self.max_validation_users = max_validation_users
-        self.activity_buckets = activity_buckets
-        self.min_bucket_users = min_bucket_users
         self.seed = seed
         self.threads = threads
 
@@ -115,15 +109,12 @@ class Hybrid(Recommender):
             raise ValueError(f"hybrid: normalization must be one of {', '.join(NORMALIZATIONS)}, "
                              f"got {self.normalization!r}")
         specs = self.component_specs()
-        self._bucket_weights: list[dict[str, float]] | None = None  # set by _tune when tuning per activity bucket
         if self.weights is not None:
             weights = self._fixed_weights(specs)
             self.tuning_ = {"mode": "fixed", "dropped": {}}
         else:
             weights = self._tune(data, specs)
-        buckets = self._bucket_weights
-        active = {label: specs[label] for label, w in weights.items()
-                  if w > 0 or any(b.get(label, 0.0) > 0 for b in buckets or [])}
+        active = {label: specs[label] for label, w in weights.items() if w > 0}
         self.components_, dropped = _fit_components(data, active)
         if dropped:  # a component that cannot run on all of the data: the others are renormalised
             self.tuning_.setdefault("dropped", {}).update(dropped)
@@ -131,18 +122,7 @@ class Hybrid(Recommender):
         if not kept:
             raise ValueError(f"hybrid: no component could be fitted ({self.tuning_['dropped']})")
         total = sum(kept.values())
-        if total <= 0:  # every global weight went to a dropped component: spread evenly over the fitted ones
-            kept, total = {label: 1.0 for label in kept}, float(len(kept))
         self.weights_ = {label: float(w / total) for label, w in kept.items()}
-        self.bucket_weights_ = None
-        if buckets is not None:
-            self.bucket_weights_ = []
-            for b in buckets:
-                row = {label: b.get(label, 0.0) for label in self.components_}
-                norm = sum(row.values())
-                self.bucket_weights_.append({k: v / norm for k, v in row.items()} if norm > 0 else self.weights_)
-            self.activity_ = activity_bucket(np.bincount(data.interactions["user"].to_numpy(),
-                                                         minlength=data.n_users), self.activity_buckets)
         self.n_users_ = data.n_users
         self.n_items_ = data.n_items
         return self
@@ -177,21 +157,6 @@ class Hybrid(Recommender):
         best, best_value, evaluations = search_simplex(lambda w: pool.ndcg(w, self.k), len(labels), rng,
                                                        self.samples, self.refine_steps)
         single = {label: pool.ndcg(np.eye(len(labels))[m], self.k) for m, label in enumerate(labels)}
-        by_bucket = []
-        if self.activity_buckets:
-            counts = np.bincount(vsplit.train.interactions["user"].to_numpy(), minlength=vsplit.train.n_users)
-            bucket = activity_bucket(counts[users], self.activity_buckets)
-            self._bucket_weights = []
-            for b in range(len(self.activity_buckets) + 1):
-                rows = np.flatnonzero(bucket == b)
-                w, value = best, None
-                if len(rows) >= self.min_bucket_users:
-                    sub = pool.subset(rows)
-                    w, value, _ = search_simplex(lambda w, sub=sub: sub.ndcg(w, self.k), len(labels), rng,
-                                                 self.samples, self.refine_steps)
-                self._bucket_weights.append({label: float(w[m]) for m, label in enumerate(labels)})
-                by_bucket.append({"users": int(len(rows)), "ndcg": None if value is None else float(value),
-                                  "weights": self._bucket_weights[-1]})
         self.tuning_ = {
             "mode": "tuned",
             "metric": f"ndcg@{self.k}",
@@ -204,8 +169,6 @@ class Hybrid(Recommender):
             "dropped": dropped,
             "seed": self.seed,
         }
-        if self.activity_buckets:
-            self.tuning_["buckets"] = {"edges": list(self.activity_buckets), "by_bucket": by_bucket}
         return {label: float(best[m]) for m, label in enumerate(labels)} | {label: 0.0 for label in dropped}
 
     # -------------------------------------------------------------------------------------------- scoring
@@ -215,22 +178,11 @@ class Hybrid(Recommender):
         users = np.asarray(users, dtype=np.int64)
         return {label: normalize(model.score(users), self.normalization) for label, model in self.components_.items()}
 
-    def user_weights(self, users: np.ndarray) -> dict[str, np.ndarray]:
-        """label -> (len(users),) blend weight of that component for each user (per activity bucket if tuned so)."""
-        self._check_fitted("weights_")
-        users = np.asarray(users, dtype=np.int64)
-        if getattr(self, "bucket_weights_", None) is None:
-            return {label: np.full(len(users), w, dtype=np.float32) for label, w in self.weights_.items()}
-        table = np.array([[b[label] for label in self.weights_] for b in self.bucket_weights_], dtype=np.float32)
-        rows = table[self.activity_[users]]
-        return {label: rows[:, m] for m, label in enumerate(self.weights_)}
-
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted("weights_")
-        weights = self.user_weights(users)
         out = None
         for label, z in self.component_scores(users).items():
-            z *= weights[label][:, None]
+            z *= self.weights_[label]
             out = z if out is None else out + z
         return out.astype(np.float32, copy=False)
 
@@ -238,13 +190,12 @@ class Hybrid(Recommender):
         """The reason of the component that contributed most, with every component's share of the blend."""
         items = np.asarray(items)
         normalised = self.component_scores(np.array([user]))
-        own = {label: float(w[0]) for label, w in self.user_weights(np.array([user])).items()}
-        parts = {label: own[label] * z[0, items] for label, z in normalised.items()}
+        parts = {label: self.weights_[label] * z[0, items] for label, z in normalised.items()}
         labels = list(parts)
         contrib = np.stack([parts[label] for label in labels], axis=1)  # (items, components)
         positive = np.maximum(contrib, 0.0)
         totals = positive.sum(1, keepdims=True)
-        weights = np.array([own[label] for label in labels])
+        weights = np.array([self.weights_[label] for label in labels])
         shares = np.where(totals > 0, positive / np.where(totals > 0, totals, 1.0), weights[None, :])
         reasons = []
         for k, item in enumerate(items):
@@ -253,7 +204,7 @@ class Hybrid(Recommender):
             order = np.argsort(-shares[k])
             mix = ", ".join(f"{labels[m]} {shares[k, m]:.0%}" for m in order if shares[k, m] >= 0.005)
             signals = {f"{label}_share": float(shares[k, m]) for m, label in enumerate(labels)}
-            signals.update({f"{label}_weight": own[label] for label in labels})
+            signals.update({f"{label}_weight": float(self.weights_[label]) for label in labels})
             reasons.append(Reason(inner.code, f"{inner.text} (blend: {mix})", signals))
         return reasons
 
@@ -272,11 +223,6 @@ def normalize(scores: np.ndarray, method: str = "zscore") -> np.ndarray:
         np.put_along_axis(ranks, order, np.arange(s.shape[1])[None, :], axis=1)
         return (ranks / max(s.shape[1] - 1, 1)).astype(np.float32)
     raise ValueError(f"unknown normalization {method!r}; expected one of {', '.join(NORMALIZATIONS)}")
-
-
-def activity_bucket(counts: np.ndarray, edges: tuple[int, ...]) -> np.ndarray:
-    """Bucket index of each training-interaction count: 0 below edges[0], ..., len(edges) from edges[-1] on."""
-    return np.searchsorted(np.asarray(edges), np.asarray(counts), side="right").astype(np.int64)
 
 
 def _fit_components(data: Dataset, specs: dict[str, tuple[str, dict]]) -> tuple[dict[str, Recommender], dict]:
@@ -323,10 +269,6 @@ class CandidatePool:
             hits.append(np.asarray(rows[np.arange(len(batch))[:, None], cand].todense()) > 0)
         n_targets = np.diff(test[users].indptr)
         return cls(np.concatenate(feats), np.concatenate(valids), np.concatenate(hits), n_targets)
-
-    def subset(self, rows: np.ndarray) -> CandidatePool:
-        """The pool of some of its users only."""
-        return CandidatePool(self.features[rows], self.valid[rows], self.hits[rows], self.n_targets[rows])
 
     def ndcg(self, weights: np.ndarray, k: int = 10) -> float:
         """Mean NDCG@k of the blend with these weights (the serving top-k, restricted to the pool)."""

@@ -160,7 +160,8 @@ def _truth_doc(seed: int, size: str, items: pd.DataFrame, coll: pd.DataFrame, pr
                            "days by a visit that shows (and mostly sells) a complement of the same set",
             "gifts": "a visit is a gift search with the day's gift chance; the recipient's gender replaces the "
                      "client's and personal taste counts gift_taste times",
-            "new_arrivals": "collections launched during the window get burst*exp(-age/burst_days) attention",
+            "new_arrivals": "collections launched during the window get burst*2*sigmoid(u - mean u)"
+                            "*exp(-age/burst_days) attention (u: the client's utility of the piece)",
             "stock": "out_of_stock and discontinued products have no event after their sales_stopped date",
             "orders": "about 5% cancelled and 8% returned; completed and returned orders also log purchase events",
             "activity": "expected visits per client ~ LogNormal(1.32, 0.95) for a full year, 8% cold clients",

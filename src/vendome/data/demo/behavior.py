@@ -2,10 +2,11 @@
 
 Each client visits a number of times that follows her activity (long tail), on days drawn from the seasonal
 intensity (December, Valentine's, Mother's Days). A visit browses one category; the pieces she looks at are drawn
-by her taste utility plus the attention burst of new collections and her growing loyalty to collections she has
-bought from. Liking shows in the funnel: long views, clicks, wishlist, cart, and sometimes a purchase of the piece
-she liked best. A necklace or a bag is often followed, days or weeks later, by the matching earrings, bracelet or
-wallet of the same set. Nothing happens before a product's created_date or after its stock ran out.
+by her taste utility plus the attention burst of new collections (strongest on the clients whose taste they suit)
+and her growing loyalty to collections she has bought from. Liking shows in the funnel: long views, clicks,
+wishlist, cart, and sometimes a purchase of the piece she liked best. A necklace or a bag is often followed, days
+or weeks later, by the matching earrings, bracelet or wallet of the same set. Nothing happens before a product's
+created_date or after its stock ran out.
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ def simulate(rng: np.random.Generator, items: pd.DataFrame, it: dict[str, np.nda
                 continue
             logits = base[cand] + loyalty[coll[cand]]
             age = (t0 - launch[cand]) / (DAY * p.burst_days)
-            logits = logits + np.where(age >= 0, p.burst * np.exp(-np.minimum(np.maximum(age, 0), 50)), 0.0)
+            # a launch catches the eye of the clients it suits (campaigns are targeted by style): the burst is
+            # scaled by 2 * sigmoid(how much more she likes the piece than the average piece on offer)
+            suits = 2.0 / (1.0 + np.exp(-(base[cand] - base[cand].mean())))
+            logits = logits + np.where(age >= 0, p.burst * suits * np.exp(-np.minimum(np.maximum(age, 0), 50)), 0.0)
             if follow >= 0:
                 logits = logits + np.where(cand == follow, p.complement_bonus + 5.0, 0.0)
             g = logits + rng.gumbel(size=len(cand))
