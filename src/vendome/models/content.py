@@ -22,10 +22,10 @@ import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender
-from vendome.models.popularity import DAY, HistoryNotes, check_users, has_history, popularity_vector
+from vendome.models.popularity import DAY, HistoryScorer, check_users
 
 
-class ContentKNN(Recommender):
+class ContentKNN(HistoryScorer, Recommender):
     """Cosine between the user's recency- and behavior-weighted embedding profile and every item."""
 
     name = "content"
@@ -48,10 +48,7 @@ class ContentKNN(Recommender):
             emb[present] -= emb[present].mean(axis=0, keepdims=True)
         norms = np.linalg.norm(emb, axis=1, keepdims=True)
         self.embeddings_ = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
-        self.history_ = decayed_history(data, self.half_life_days)
-        self.popularity_ = popularity_vector(data)
-        self.notes_ = HistoryNotes.from_data(data)
-        self.n_users_ = data.n_users
+        self._remember_history(data, decayed_history(data, self.half_life_days))
         return self
 
     def profiles(self, users: np.ndarray) -> np.ndarray:
@@ -64,10 +61,8 @@ class ContentKNN(Recommender):
         self._check_fitted("embeddings_")
         users = check_users(users, self.n_users_, self.name)
         scores = self.profiles(users) @ self.embeddings_.T
-        cold = ~has_history(self.history_[users])
-        if cold.any():
-            # the same [0, 1] range as a cosine, so mixed batches stay comparable in magnitude
-            scores[cold] = self.popularity_ / max(float(self.popularity_.max()), 1e-12)
+        # popularity in [0, 1], the range of a cosine, so mixed batches stay comparable in magnitude
+        scores = self._cold_to_popularity(scores, self.history_[users])
         return scores
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:

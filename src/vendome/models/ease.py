@@ -21,12 +21,12 @@ from scipy.linalg import lapack
 
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender
-from vendome.models.popularity import HistoryNotes, check_users, has_history, popularity_vector
+from vendome.models.popularity import HistoryScorer, check_users
 
 FLOAT64_MAX_ITEMS = 4096
 
 
-class EASE(Recommender):
+class EASE(HistoryScorer, Recommender):
     """EASE^R with L2 weight `regularization` (lambda in the paper); binary interactions unless `weighted`."""
 
     name = "ease"
@@ -41,11 +41,7 @@ class EASE(Recommender):
         x = data.matrix(binary=not self.weighted)
         dtype = np.float64 if data.n_items <= FLOAT64_MAX_ITEMS else np.float32
         self.weights_ = ease_weights(x, self.regularization, dtype)
-        self.history_ = x
-        pop = popularity_vector(data)
-        self.popularity_ = pop / max(float(pop.max()), 1e-12)
-        self.notes_ = HistoryNotes.from_data(data)
-        self.n_users_ = data.n_users
+        self._remember_history(data, x)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -53,9 +49,7 @@ class EASE(Recommender):
         users = check_users(users, self.n_users_, self.name)
         h = self.history_[users]
         scores = np.asarray(h @ self.weights_, dtype=np.float32)
-        cold = ~has_history(h)
-        if cold.any():
-            scores[cold] = self.popularity_
+        scores = self._cold_to_popularity(scores, h)
         return scores
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:

@@ -21,10 +21,14 @@ from threadpoolctl import threadpool_limits
 
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender
-from vendome.models.popularity import BEHAVIOR_VERBS, HistoryNotes, check_users, has_history, popularity_vector
+from vendome.models.popularity import (
+    BEHAVIOR_VERBS,
+    HistoryScorer,
+    check_users,
+)
 
 
-class _Factorization(Recommender):
+class _Factorization(HistoryScorer, Recommender):
     """Shared scoring and explanation: score(u, i) = x_u . y_i."""
 
     def _finish_fit(self, data: Dataset, x: sp.csr_matrix, user_factors: np.ndarray,
@@ -33,19 +37,13 @@ class _Factorization(Recommender):
         item_factors[np.diff(x.tocsc().indptr) == 0] = 0.0
         self.user_factors_ = np.array(user_factors, dtype=np.float32)
         self.item_factors_ = item_factors
-        self.history_ = x
-        pop = popularity_vector(data)
-        self.popularity_ = pop / max(float(pop.max()), 1e-12)
-        self.notes_ = HistoryNotes.from_data(data)
-        self.n_users_ = data.n_users
+        self._remember_history(data, x)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted("item_factors_")
         users = check_users(users, self.n_users_, self.name)
         scores = self.user_factors_[users] @ self.item_factors_.T
-        cold = ~has_history(self.history_[users])
-        if cold.any():
-            scores[cold] = self.popularity_
+        scores = self._cold_to_popularity(scores, self.history_[users])
         return scores
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:

@@ -18,10 +18,10 @@ import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender
-from vendome.models.popularity import HistoryNotes, check_users, has_history, popularity_vector
+from vendome.models.popularity import HistoryScorer, check_users
 
 
-class ItemKNN(Recommender):
+class ItemKNN(HistoryScorer, Recommender):
     """Item-item cosine on the behavior-weighted interaction matrix, top `neighbors` per item."""
 
     name = "itemknn"
@@ -35,11 +35,7 @@ class ItemKNN(Recommender):
             raise ValueError(f"itemknn: neighbors must be >= 1, got {self.neighbors}")
         x = data.matrix()
         self.similarity_ = item_cosine(x, self.neighbors, self.shrinkage)
-        self.history_ = x
-        pop = popularity_vector(data)
-        self.popularity_ = pop / max(float(pop.max()), 1e-12)
-        self.notes_ = HistoryNotes.from_data(data)
-        self.n_users_ = data.n_users
+        self._remember_history(data, x)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -57,8 +53,7 @@ class ItemKNN(Recommender):
         scores = weakest[:, None] * self.popularity_[None, :]
         rows = np.repeat(np.arange(len(users)), counts)
         scores[rows, evidence.indices] = evidence.data
-        cold = ~has_history(h)
-        scores[cold] = self.popularity_
+        scores = self._cold_to_popularity(scores, h)
         return scores
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:

@@ -129,6 +129,27 @@ def client_pronouns(customers: pd.DataFrame) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- models
+class HistoryScorer:
+    """State shared by the models that score a client from her history: the history itself, a popularity fallback
+    (scaled to [0, 1]) for clients who have none, and the notes that let reasons name what she did."""
+
+    history_: sp.csr_matrix
+    popularity_: np.ndarray
+
+    def _remember_history(self, data: Dataset, history: sp.csr_matrix) -> None:
+        self.history_ = history
+        pop = popularity_vector(data)
+        self.popularity_ = pop / max(float(pop.max()), 1e-12)
+        self.notes_ = HistoryNotes.from_data(data)
+        self.n_users_ = data.n_users
+
+    def _cold_to_popularity(self, scores: np.ndarray, history_rows: sp.csr_matrix) -> np.ndarray:
+        cold = ~has_history(history_rows)
+        if cold.any():
+            scores[cold] = self.popularity_
+        return scores
+
+
 class _ItemVectorModel(Recommender):
     """A model whose score is one vector per group of users (everyone, or everyone in a segment)."""
 
