@@ -29,8 +29,9 @@ def print_checks(report: dict) -> None:
         if "error" in row:
             print(f"  {row['a']} vs {row['b']}: {row['error']}")
             continue
-        print(f"  {row['a']:<15} vs {row['b']:<15} NDCG@10 {row['mean_a']:.4f} vs {row['mean_b']:.4f} "
-              f"({row['diff'] / max(row['mean_b'], 1e-12):+.0%}), Wilcoxon p={row['wilcoxon_p']:.2g}, "
+        rel = f"{row['diff'] / row['mean_b']:+.0%}" if row["mean_b"] > 0 else "from zero"
+        print(f"  {row['a']:<15} vs {row['b']:<15} {row['metric']} {row['mean_a']:.4f} vs {row['mean_b']:.4f} "
+              f"({rel}), Wilcoxon p={row['wilcoxon_p']:.2g}, "
               f"{row['n_seeds'] or 1} seed(s): {row['verdict']}")
     models = report.get("models", {})
     print("  new products (launched in the last 60 days of training, or never seen):")
@@ -64,7 +65,8 @@ def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int,
 
     _stage(f"evaluating {len(DEMO_MODELS)} models, temporal protocol (last {test_days:g} days), seeds {seeds}")
     reports = ws.reports
-    pairs = [("hybrid", c) for c in HYBRID_COMPONENTS] + [("content-visual", "pop"), ("content-text", "pop")]
+    pairs = [("hybrid", c) for c in HYBRID_COMPONENTS] + [
+        (c, "pop", f"new_items:{m}") for c in ("content-visual", "content-text") for m in ("recall@10", "ndcg@10")]
     report = evaluate_workspace(ws, list(DEMO_MODELS), "temporal", seeds=seeds, test_days=test_days, data=data,
                                 json_path=reports / "demo_temporal.json", html_path=reports / "demo_temporal.html",
                                 pairs=pairs)

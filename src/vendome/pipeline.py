@@ -88,7 +88,7 @@ def train(ws: Workspace, name: str, params: dict | None = None, seed: int | None
 def evaluate_workspace(ws: Workspace, models: list[str], protocol: str, *, seeds: tuple[int, ...] = (0,),
                        test_days: float = 30, params: dict | None = None, threads: int = 1,
                        json_path: Path | None = None, html_path: Path | None = None,
-                       data: Dataset | None = None, pairs: list[tuple[str, str]] | None = None) -> dict:
+                       data: Dataset | None = None, pairs: list[tuple[str, ...]] | None = None) -> dict:
     """Evaluate models side by side on one split of the workspace data; write JSON and HTML reports."""
     from vendome.evaluate.report import write_html, write_json
     from vendome.evaluate.run import run_protocol

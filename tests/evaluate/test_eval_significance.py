@@ -70,3 +70,13 @@ def test_table_compares_every_model_with_the_best_and_the_named_pairs():
     assert all(r["wilcoxon_p_holm"] >= r["wilcoxon_p"] for r in table["vs_best"])
     assert table["pairs"][0]["verdict"].startswith("no significant difference")
     assert table["pairs"][1]["error"] == "no results for gone"
+
+
+def test_pairs_may_name_their_own_metric_such_as_new_item_recall():
+    per_user = {"a": {"ndcg@10": np.array([0.1, 0.2]), "new_items:recall@10": np.array([1.0, 1.0, 0.0])},
+                "b": {"ndcg@10": np.array([0.1, 0.1]), "new_items:recall@10": np.array([0.0, 0.0, 0.0])}}
+    summary = {"a": {"ndcg@10": 0.15}, "b": {"ndcg@10": 0.1}}
+    out = significance_table(per_user, summary, metric="ndcg@10", pairs=[("a", "b", "new_items:recall@10")],
+                             n_seeds={})
+    row = out["pairs"][0]
+    assert row["metric"] == "new_items:recall@10" and row["mean_a"] == pytest.approx(2 / 3)

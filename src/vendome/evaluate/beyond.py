@@ -293,7 +293,10 @@ def user_slices(users: np.ndarray, train: Dataset) -> tuple[dict[str, np.ndarray
 
 def slices(items: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train: Dataset,
            per_user: dict[str, np.ndarray], ks: tuple[int, ...]) -> dict:
-    """Accuracy per user slice, and recall / NDCG on the test targets that are new items."""
+    """Accuracy per user slice, and recall / NDCG on the test targets that are new items.
+
+    Adds the per-user new-item arrays to `per_user` as "new_items:recall@k" / "new_items:ndcg@k".
+    """
     masks, definition = user_slices(users, train)
     out: dict = {"definition": definition}
     for name, sel in masks.items():
@@ -312,6 +315,11 @@ def slices(items: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train: Dat
         hits = hit_matrix(items[with_new], new_test, with_new)
         restricted = per_user_metrics(hits, n_new[with_new], ks)
         entry.update({m: v for m, v in summarize(restricted).items() if m.startswith(("recall@", "ndcg@"))})
+        # per-user values over the users who have new-item targets (the same users for every model of a split),
+        # so paired tests can compare models on new products
+        for m, v in restricted.items():
+            if m.startswith(("recall@", "ndcg@")):
+                per_user[f"new_items:{m}"] = v
     else:
         entry.update({f"{m}@{k}": None for k in ks for m in ("recall", "ndcg")})
     out["new_items"] = entry

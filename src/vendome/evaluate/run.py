@@ -148,13 +148,14 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------- entry points
 def evaluate(split: Split, models: Mapping[str, Recommender | Sequence[Recommender] | Mapping[Any, Recommender]],
              *, rules: Rules | None = None, ks: tuple[int, ...] = KS, progress: bool = True,
-             seeds: Sequence[Any] | None = None, pairs: Sequence[tuple[str, str]] | None = None,
+             seeds: Sequence[Any] | None = None, pairs: Sequence[tuple[str, ...]] | None = None,
              beyond_k: int = 10, dataset: dict | None = None) -> dict:
     """Evaluate models already fitted on `split.train`; returns the report dict.
 
     A model value may be one Recommender, a list of the same model fitted with different seeds (labelled by
-    `seeds`, default 0..n-1), or a dict seed -> Recommender. `pairs` names extra (a, b) comparisons for the
-    significance section. `dataset` replaces the dataset summary (run_protocol passes the full data's).
+    `seeds`, default 0..n-1), or a dict seed -> Recommender. `pairs` names extra (a, b) or (a, b, metric)
+    comparisons for the significance section. `dataset` replaces the dataset summary (run_protocol passes
+    the full data's).
     """
     ev = Evaluator(split, rules or Rules(), ks, beyond_k, progress)
     entries: dict[str, dict] = {}
@@ -183,7 +184,7 @@ def evaluate(split: Split, models: Mapping[str, Recommender | Sequence[Recommend
 def run_protocol(data: Dataset, specs: Mapping[str, dict], protocol: str = "temporal", *,
                  seeds: Sequence[int] = (0,), test_days: float = 30, rules: Rules | None = None,
                  fit_kwargs: Mapping[str, dict] | None = None, progress: bool = True, ks: tuple[int, ...] = KS,
-                 pairs: Sequence[tuple[str, str]] | None = None,
+                 pairs: Sequence[tuple[str, ...]] | None = None,
                  make: Callable[..., Recommender] | None = None) -> dict:
     """Split `data`, make, fit (timed) and evaluate every model of `specs`, and build the report.
 

@@ -103,7 +103,7 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 def significance_table(per_user: dict[str, dict[str, np.ndarray]], summary: dict[str, dict], *,
-                       metric: str = "ndcg@10", pairs: list[tuple[str, str]] | None = None,
+                       metric: str = "ndcg@10", pairs: list[tuple[str, ...]] | None = None,
                        n_seeds: dict[str, int] | None = None) -> dict:
     """The report's significance section: every model vs the best on `metric` (Holm-adjusted), plus `pairs`."""
     n_seeds = n_seeds or {}
@@ -123,10 +123,13 @@ def significance_table(per_user: dict[str, dict[str, np.ndarray]], summary: dict
         row["wilcoxon_p_holm"] = p
         row["verdict"] = verdict(row)
     out["vs_best"] = rows
-    for a, b in pairs or []:
+    for pair in pairs or []:  # (a, b) on the report's metric, or (a, b, metric), e.g. "new_items:recall@10"
+        a, b, on = (*pair, metric) if len(pair) == 2 else pair
         missing = [m for m in (a, b) if m not in names]
         if missing:  # a model that failed or was never run: say so instead of dropping the pair silently
-            out["pairs"].append({"a": a, "b": b, "metric": metric, "error": f"no results for {', '.join(missing)}"})
+            out["pairs"].append({"a": a, "b": b, "metric": on, "error": f"no results for {', '.join(missing)}"})
+        elif on not in per_user[a] or len(per_user[a][on]) == 0:
+            out["pairs"].append({"a": a, "b": b, "metric": on, "error": f"no per-user {on} in this split"})
         else:
-            out["pairs"].append(compare(per_user, a, b, metric, n_seeds=seeds_of(a, b)))
+            out["pairs"].append(compare(per_user, a, b, on, n_seeds=seeds_of(a, b)))
     return out
