@@ -73,3 +73,16 @@ def test_zscore_and_rank_normalisation_are_per_user():
     z = normalize(s, "zscore")
     assert abs(z[0].mean()) < 1e-6 and abs(z[0].std() - 1) < 1e-6 and not z[1].any()
     assert np.allclose(normalize(s[:1], "rank"), [[0, 1 / 3, 2 / 3, 1]])
+
+
+def test_auto_collaborative_takes_the_candidate_that_validates_best(tuned):
+    _, model = tuned
+    candidates = model.tuning_["collaborative_candidates"]
+    assert set(candidates) == {"als", "ease", "itemknn"}
+    assert model.tuning_["collaborative"] == max(candidates, key=candidates.get)
+
+
+def test_a_named_collaborative_model_is_used_as_is():
+    outer = split(launch_boutique(), "temporal", test_days=30)
+    model = Hybrid(collaborative="itemknn", samples=5, refine_steps=1).fit(outer.train)
+    assert model.tuning_["collaborative"] == "itemknn" and model.tuning_["collaborative_candidates"] is None

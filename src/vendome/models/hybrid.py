@@ -39,13 +39,16 @@ from vendome.recommend import Rules, eligible_items, exclusions, top_k
 LABELS = {"visual": "content-visual", "demographic": "pop-segment", "recent": "pop-recent", "text": "content-text"}
 NORMALIZATIONS = ("zscore", "rank")
 VALIDATIONS = ("temporal", "loo")
+AUTO_COLLABORATIVE = ("als", "ease", "itemknn")
 
 
 class Hybrid(Recommender):
     """Weighted blend of per-user-normalised component scores; weights tuned on a validation split by default.
 
     weights:            None to tune, or a dict label -> weight (fixed, e.g. for ablations; renormalised to sum 1).
-    collaborative:      registry name of the collaborative component ("als", "bpr", "ease", "itemknn").
+    collaborative:      registry name of the collaborative component ("als", "bpr", "ease", "itemknn"), or "auto":
+                        the best of AUTO_COLLABORATIVE on the validation split alone (EASE wins on sparse review
+                        data such as Amazon, ALS on click streams such as the demo boutique).
     use_text:           add text content as a fifth component.
     component_params:   label -> parameters of that component, e.g. {"collaborative": {"factors": 32}}.
     validation:         "temporal" or "loo"; validation_days: the temporal validation window.
@@ -56,7 +59,7 @@ class Hybrid(Recommender):
 
     name = "hybrid"
 
-    def __init__(self, weights: dict[str, float] | None = None, collaborative: str = "als", use_text: bool = False,
+    def __init__(self, weights: dict[str, float] | None = None, collaborative: str = "auto", use_text: bool = False,
                  component_params: dict[str, dict[str, Any]] | None = None, normalization: str = "zscore",
                  validation: str = "temporal", validation_days: float = 30.0, k: int = 10, candidates: int = 100,
                  samples: int = 200, refine_steps: int = 30, max_validation_users: int | None = 5000,
@@ -81,7 +84,10 @@ class Hybrid(Recommender):
         """label -> (registry name, parameters), with the hybrid's seed and threads passed on where accepted."""
         from vendome.models import model_class
 
-        names = {"visual": LABELS["visual"], "collaborative": self.collaborative,
+        collaborative = getattr(self, "collaborative_", None) or self.collaborative
+        if collaborative == "auto":
+            collaborative = AUTO_COLLABORATIVE[0]
+        names = {"visual": LABELS["visual"], "collaborative": collaborative,
                  "demographic": LABELS["demographic"], "recent": LABELS["recent"]}
         if self.use_text:
             names["text"] = LABELS["text"]
@@ -96,6 +102,8 @@ class Hybrid(Recommender):
         for label, model_name in names.items():
             params = dict(extra.get(label, {}))
             accepted = model_class(model_name)._param_names()
+            if label == "collaborative" and self.collaborative == "auto":  # the params of whichever model won
+                params = {k: v for k, v in params.items() if k in accepted}
             for shared in ("seed", "threads"):
                 if shared in accepted:
                     params.setdefault(shared, getattr(self, shared))
@@ -108,12 +116,15 @@ class Hybrid(Recommender):
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"hybrid: normalization must be one of {', '.join(NORMALIZATIONS)}, "
                              f"got {self.normalization!r}")
+        self.collaborative_, prefit = None, {}
+        if self.collaborative == "auto":
+            self.collaborative_, prefit = self._choose_collaborative(data)
         specs = self.component_specs()
         if self.weights is not None:
             weights = self._fixed_weights(specs)
             self.tuning_ = {"mode": "fixed", "dropped": {}}
         else:
-            weights = self._tune(data, specs)
+            weights = self._tune(data, specs, prefit)
         active = {label: specs[label] for label, w in weights.items() if w > 0}
         self.components_, dropped = _fit_components(data, active)
         if dropped:  # a component that cannot run on all of the data: the others are renormalised
@@ -127,6 +138,34 @@ class Hybrid(Recommender):
         self.n_items_ = data.n_items
         return self
 
+    def _choose_collaborative(self, data: Dataset) -> tuple[str, dict[str, Recommender]]:
+        """The collaborative model with the best validation NDCG on its own, and that model fitted on the
+        validation-train part (so the weight search does not fit it again)."""
+        vsplit = split(data, self.validation, test_days=self.validation_days)
+        if len(vsplit.users) == 0:
+            return AUTO_COLLABORATIVE[0], {}
+        from vendome.models import model_class
+
+        given = dict((self.component_params or {}).get("collaborative", {}))
+        specs = {}
+        for name in AUTO_COLLABORATIVE:
+            accepted = model_class(name)._param_names()
+            params = {k: v for k, v in given.items() if k in accepted}
+            params.update({k: getattr(self, k) for k in ("seed", "threads") if k in accepted})
+            specs[name] = (name, params)
+        fitted, _ = _fit_components(vsplit.train, specs)
+        rng = np.random.default_rng(self.seed)
+        users = vsplit.users
+        if self.max_validation_users and len(users) > self.max_validation_users:
+            users = np.sort(rng.choice(users, self.max_validation_users, replace=False))
+        names = list(fitted)
+        pool = CandidatePool.build([fitted[n] for n in names], users, vsplit.test,
+                                   exclude=exclusions(vsplit.train, Rules()), eligible=eligible_items(data, Rules()),
+                                   normalization=self.normalization, size=self.candidates)
+        self.collaborative_scores_ = {n: pool.ndcg(np.eye(len(names))[m], self.k) for m, n in enumerate(names)}
+        best = max(self.collaborative_scores_, key=self.collaborative_scores_.get)
+        return best, {"collaborative": fitted[best]}
+
     def _fixed_weights(self, specs: dict[str, tuple[str, dict]]) -> dict[str, float]:
         unknown = sorted(set(self.weights) - set(specs))
         if unknown:
@@ -136,13 +175,17 @@ class Hybrid(Recommender):
             raise ValueError(f"hybrid: weights must be >= 0 with a positive sum, got {self.weights}")
         return {label: float(self.weights.get(label, 0.0)) for label in specs}
 
-    def _tune(self, data: Dataset, specs: dict[str, tuple[str, dict]]) -> dict[str, float]:
+    def _tune(self, data: Dataset, specs: dict[str, tuple[str, dict]],
+              prefit: dict[str, Recommender] | None = None) -> dict[str, float]:
         vsplit = split(data, self.validation, test_days=self.validation_days)
         if len(vsplit.users) == 0:
             raise ValueError(f"hybrid: the {self.validation!r} validation split of {data.name!r} has no user with a "
                              f"target event to validate on ({vsplit.info}); use validation='loo', a longer "
                              "validation_days, or fixed weights")
-        fitted, dropped = _fit_components(vsplit.train, specs)
+        prefit = prefit or {}
+        fitted, dropped = _fit_components(vsplit.train, {k: v for k, v in specs.items() if k not in prefit})
+        fitted = {label: prefit.get(label) or fitted.get(label) for label in specs
+                  if label in prefit or label in fitted}
         if not fitted:
             raise ValueError(f"hybrid: no component could be fitted ({dropped})")
         rng = np.random.default_rng(self.seed)
@@ -168,6 +211,8 @@ class Hybrid(Recommender):
             "evaluations": evaluations,
             "dropped": dropped,
             "seed": self.seed,
+            "collaborative": specs["collaborative"][0],
+            "collaborative_candidates": getattr(self, "collaborative_scores_", None),
         }
         return {label: float(best[m]) for m, label in enumerate(labels)} | {label: 0.0 for label in dropped}
 
