@@ -43,7 +43,8 @@ class Dataset:
     customers:     one row per user; column `customer_id` plus demographics.
     interactions:  columns user (int32), item (int32), behavior (str), timestamp (int64 unix seconds),
                    weight (float32, signed signal strength), and optional extras (session_id, split, ...).
-    item_features: modality name -> (n_items, d) float32 matrix (e.g. "image", "text"), rows aligned with products.
+    item_features: modality name -> (n_items, d) float32 matrix (e.g. "image", "text"), rows aligned with products,
+                   plus boolean (n_items,) masks "<modality>_missing" for items without that content.
     target_behaviors: behaviors that count as the outcome we recommend for (purchase by default).
     """
 
