@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -34,18 +35,20 @@ class Reason:
         return {"code": self.code, "text": self.text, "signals": self.signals or {}}
 
 
-class Recommender:
+class Recommender(ABC):
     """Base class: parameter handling, persistence and a default explanation."""
 
     name: ClassVar[str] = "base"
     reason_code: ClassVar[str] = "model"
     reason_text: ClassVar[str] = "recommended by the {name} model"
 
+    @abstractmethod
     def fit(self, data: Dataset) -> Self:
-        raise NotImplementedError  # abstract: every concrete model defines fit
+        """Learn from `data`; returns self."""
 
+    @abstractmethod
     def score(self, users: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # abstract: every concrete model defines score
+        """(len(users), n_items) float32 scores, higher is better."""
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """One reason per item; models override with their own signals."""

@@ -154,17 +154,23 @@ class Hybrid(Recommender):
             params.update({k: getattr(self, k) for k in ("seed", "threads") if k in accepted})
             specs[name] = (name, params)
         fitted, _ = _fit_components(vsplit.train, specs)
+        names = list(fitted)
+        pool, _, _ = self._validation_pool(data, vsplit, [fitted[n] for n in names])
+        self.collaborative_scores_ = {n: pool.ndcg(np.eye(len(names))[m], self.k) for m, n in enumerate(names)}
+        best = max(self.collaborative_scores_, key=self.collaborative_scores_.get)
+        return best, {"collaborative": fitted[best]}
+
+    def _validation_pool(self, data: Dataset, vsplit, models: list[Recommender]):
+        """Candidate pool of the validation users (a seeded subsample past `max_validation_users`), scored the way
+        the serving path ranks (purchases excluded, out-of-stock masked); returns (pool, users, rng)."""
         rng = np.random.default_rng(self.seed)
         users = vsplit.users
         if self.max_validation_users and len(users) > self.max_validation_users:
             users = np.sort(rng.choice(users, self.max_validation_users, replace=False))
-        names = list(fitted)
-        pool = CandidatePool.build([fitted[n] for n in names], users, vsplit.test,
-                                   exclude=exclusions(vsplit.train, Rules()), eligible=eligible_items(data, Rules()),
-                                   normalization=self.normalization, size=self.candidates)
-        self.collaborative_scores_ = {n: pool.ndcg(np.eye(len(names))[m], self.k) for m, n in enumerate(names)}
-        best = max(self.collaborative_scores_, key=self.collaborative_scores_.get)
-        return best, {"collaborative": fitted[best]}
+        pool = CandidatePool.build(models, users, vsplit.test, exclude=exclusions(vsplit.train, Rules()),
+                                   eligible=eligible_items(data, Rules()), normalization=self.normalization,
+                                   size=self.candidates)
+        return pool, users, rng
 
     def _fixed_weights(self, specs: dict[str, tuple[str, dict]]) -> dict[str, float]:
         unknown = sorted(set(self.weights) - set(specs))
@@ -188,15 +194,8 @@ class Hybrid(Recommender):
                   if label in prefit or label in fitted}
         if not fitted:
             raise ValueError(f"hybrid: no component could be fitted ({dropped})")
-        rng = np.random.default_rng(self.seed)
-        users = vsplit.users
-        if self.max_validation_users and len(users) > self.max_validation_users:
-            users = np.sort(rng.choice(users, self.max_validation_users, replace=False))
         labels = list(fitted)
-        pool = CandidatePool.build([fitted[label] for label in labels], users, vsplit.test,
-                                   exclude=exclusions(vsplit.train, Rules()),
-                                   eligible=eligible_items(data, Rules()),
-                                   normalization=self.normalization, size=self.candidates)
+        pool, users, rng = self._validation_pool(data, vsplit, [fitted[label] for label in labels])
         best, best_value, evaluations = search_simplex(lambda w: pool.ndcg(w, self.k), len(labels), rng,
                                                        self.samples, self.refine_steps)
         single = {label: pool.ndcg(np.eye(len(labels))[m], self.k) for m, label in enumerate(labels)}
