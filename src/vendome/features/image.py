@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ from PIL import Image
 from vendome.features.runtime import hf_offline
 
 
-class ImageEncoder:
+class ImageEncoder(ABC):
     """What every image encoder offers. `name` identifies weights *and* preprocessing: it keys the cache."""
 
     name: str = "image"
@@ -43,8 +44,9 @@ class ImageEncoder:
             self.n_batches += 1
         return out
 
+    @abstractmethod
     def _encode_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
-        raise NotImplementedError  # abstract: each encoder runs its own network
+        """(len(images), dim) float32 vectors; each encoder runs its own network."""
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

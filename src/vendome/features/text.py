@@ -9,6 +9,7 @@ Nothing here downloads. Models load lazily on the first `encode`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -53,7 +54,7 @@ def product_texts(products: pd.DataFrame) -> list[str]:
     return [product_text(row) for row in products.to_dict("records")]
 
 
-class TextEncoder:
+class TextEncoder(ABC):
     """What every text encoder offers. `name` identifies the weights: it keys the cache."""
 
     name: str = "text"
@@ -72,8 +73,9 @@ class TextEncoder:
             self.n_batches += 1
         return out
 
+    @abstractmethod
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        raise NotImplementedError  # abstract: each encoder runs its own model
+        """(len(texts), dim) float32 vectors; each encoder runs its own model."""
 
 
 def minilm_dir() -> Path:
