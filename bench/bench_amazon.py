@@ -10,45 +10,36 @@ Writes bench/out/amazon_<dataset>.json and .html and prints the table in the Mar
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import time
-from pathlib import Path
 
+from common import OUT, parser, seeds, shared_folder, workspace
 from vendome.data.ingest import ingest_tables
 from vendome.data.loaders import load
 from vendome.evaluate.report import format_markdown, format_table
 from vendome.pipeline import evaluate_workspace, peak_memory_mb
 from vendome.workspace import Workspace
 
-HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("VENDOME_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 PUBLISHED = {"Beauty": {"pop": {"hr@10": 0.0152, "ndcg@10": 0.0068}, "sasrec": {"hr@10": 0.0605, "ndcg@10": 0.0318}},
              "Sports_and_Outdoors": {"sasrec": {"hr@10": 0.0350, "ndcg@10": 0.0192}}}
 MODELS = "pop,pop-recent,itemknn,als,bpr,ease,hybrid"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__, MODELS)
     ap.add_argument("--dataset", default="Beauty", choices=["Beauty", "Sports_and_Outdoors"])
-    ap.add_argument("--models", default=MODELS)
-    ap.add_argument("--seeds", default="0")
     args = ap.parse_args()
-
-    src = SHARED / "amazon_beauty_sports"
-    if not src.exists():
-        raise SystemExit(f"{src} not found: this benchmark needs ../shared/data")
-    out = HERE / "out"
-    ws = Workspace(out / f"ws_amazon_{args.dataset.lower()}")
+    src = shared_folder("amazon_beauty_sports")
+    ws = workspace(f"amazon_{args.dataset.lower()}")
     t0 = time.perf_counter()
     tables = load("amazon-seq", src / f"{args.dataset}.txt", attributes=src / f"{args.dataset}_item2attributes.json")
     print(ingest_tables(tables, ws, source=f"amazon-seq:{args.dataset}"))
     t_import = time.perf_counter() - t0
     names = [m for m in args.models.split(",") if m]
-    report = evaluate_workspace(ws, names, "loo", seeds=tuple(int(s) for s in args.seeds.split(",")),
-                                json_path=out / f"amazon_{args.dataset.lower()}.json",
-                                html_path=out / f"amazon_{args.dataset.lower()}.html")
+    report = evaluate_workspace(ws, names, "loo", seeds=seeds(args.seeds),
+                                json_path=OUT / f"amazon_{args.dataset.lower()}.json",
+                                html_path=OUT / f"amazon_{args.dataset.lower()}.html")
     print(format_table(report))
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; import {t_import:.1f} s; "
           f"total {time.perf_counter() - t0:.1f} s; peak memory {peak_memory_mb():.0f} MB")

@@ -9,36 +9,25 @@ table for the multi-behavior models of a later issue. Writes bench/out/tmall.jso
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-from pathlib import Path
 
+from common import OUT, parser, seeds, shared_folder, workspace
 from vendome.data.ingest import ingest_tables
 from vendome.data.loaders import load
 from vendome.evaluate.report import format_markdown, format_table
 from vendome.pipeline import evaluate_workspace, peak_memory_mb
-from vendome.workspace import Workspace
-
-HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("VENDOME_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="pop,itemknn,als,bpr,ease")
-    ap.add_argument("--seeds", default="0")
-    args = ap.parse_args()
-    src = SHARED / "tmall_mbcgcn_view_cart_buy"
-    if not src.exists():
-        raise SystemExit(f"{src} not found: this benchmark needs ../shared/data")
-    out = HERE / "out"
-    ws = Workspace(out / "ws_tmall")
+    args = parser(__doc__, "pop,itemknn,als,bpr,ease").parse_args()
+    src = shared_folder("tmall_mbcgcn_view_cart_buy")
+    ws = workspace("tmall")
     t0 = time.perf_counter()
     print(ingest_tables(load("mbgcn", src), ws, source="mbgcn:tmall"))
     report = evaluate_workspace(ws, [m for m in args.models.split(",") if m], "given",
-                                seeds=tuple(int(s) for s in args.seeds.split(",")),
-                                json_path=out / "tmall.json", html_path=out / "tmall.html")
+                                seeds=seeds(args.seeds),
+                                json_path=OUT / "tmall.json", html_path=OUT / "tmall.html")
     print(format_table(report))
     print(f"\n{os.cpu_count()} cores; total {time.perf_counter() - t0:.1f} s; peak memory {peak_memory_mb():.0f} MB\n")
     print(format_markdown(report))

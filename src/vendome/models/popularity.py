@@ -151,7 +151,15 @@ class HistoryScorer:
 
 
 class _ItemVectorModel(Recommender):
-    """A model whose score is one vector per group of users (everyone, or everyone in a segment)."""
+    """A model whose score is one vector per group of users (everyone, or everyone in a segment).
+
+    By default the group is everyone: `fit` sets `scores_` (one value per item) and every user gets it.
+    """
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        self._check_fitted("scores_")
+        users = check_users(users, self.n_users_, self.name)
+        return self._tile(self.scores_, len(users))
 
     def _tile(self, row: np.ndarray, n: int) -> np.ndarray:
         return np.repeat(row[None, :], n, axis=0)
@@ -170,11 +178,6 @@ class Popularity(_ItemVectorModel):
         self.buyers_ = np.asarray(data.target_matrix().sum(0), dtype=np.int64).ravel()
         self.n_users_ = data.n_users
         return self
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        self._check_fitted("scores_")
-        users = check_users(users, self.n_users_, self.name)
-        return self._tile(self.scores_, len(users))
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         self._check_fitted("scores_")
@@ -220,11 +223,6 @@ class RecentPopularity(_ItemVectorModel):
         self.scores_ = with_tiebreak(self.recent_, overall).astype(np.float32)
         self.n_users_ = data.n_users
         return self
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        self._check_fitted("scores_")
-        users = check_users(users, self.n_users_, self.name)
-        return self._tile(self.scores_, len(users))
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         self._check_fitted("scores_")
