@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 
 from helpers import tiny_dataset
 from vendome.models.base import Recommender
@@ -28,6 +29,19 @@ def test_out_of_stock_items_are_never_recommended():
     model = FixedScores().fit(data)
     items, _ = recommend(model, np.arange(3), k=3, eligible=eligible_items(data, Rules()))
     assert 4 not in items                                   # W1 is out of stock
+
+
+def test_a_product_is_not_recommended_before_its_launch_date():
+    data = tiny_dataset()
+    data.products["created_date"] = pd.to_datetime(["2025-01-01", "2025-06-01", None, "2025-01-01", "2025-01-01"],
+                                                   utc=True)
+    now = pd.Timestamp("2025-03-01", tz="UTC").timestamp()
+    mask = eligible_items(data, Rules(in_stock_only=False), now=now)
+    assert mask.tolist() == [True, False, True, True, True]  # R2 launches in June; an unknown date is no embargo
+    assert eligible_items(data, Rules(in_stock_only=False, launched_only=False), now=now).all()
+    assert eligible_items(data, Rules(in_stock_only=False)).all()  # no clock given: no launch check
+    later = pd.Timestamp("2025-07-01", tz="UTC").timestamp()
+    assert eligible_items(data, Rules(in_stock_only=False), now=later).all()
 
 
 def test_purchased_items_are_excluded_per_user():

@@ -15,7 +15,8 @@ from vendome.data.ingest import ingest_folder
 from vendome.pipeline import DEMO_MODELS, evaluate_workspace, peak_memory_mb, train, training_data
 from vendome.workspace import Workspace
 
-HYBRID_COMPONENTS = ("content-visual", "als", "pop-segment", "pop-recent")
+HYBRID_COMPONENTS = ("content-visual", "content-attributes", "als", "pop-segment", "pop-recent")
+CONTENT = ("content-visual", "content-text", "content-attributes")
 
 
 def _stage(msg: str) -> None:
@@ -35,7 +36,7 @@ def print_checks(report: dict) -> None:
               f"{row['n_seeds'] or 1} seed(s): {row['verdict']}")
     models = report.get("models", {})
     print("  new products (launched in the last 60 days of training, or never seen):")
-    for name in ("pop", "pop-recent", "content-visual", "content-text", "hybrid"):
+    for name in ("pop", "pop-recent", *CONTENT, "hybrid"):
         new = models.get(name, {}).get("slices", {}).get("new_items")
         if new:
             print(f"    {name:<15} recall@10 {new.get('recall@10') or 0:.4f}  ndcg@10 {new.get('ndcg@10') or 0:.4f}"
@@ -66,7 +67,7 @@ def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int,
     _stage(f"evaluating {len(DEMO_MODELS)} models, temporal protocol (last {test_days:g} days), seeds {seeds}")
     reports = ws.reports
     pairs = [("hybrid", c) for c in HYBRID_COMPONENTS] + [
-        (c, "pop", f"new_items:{m}") for c in ("content-visual", "content-text") for m in ("recall@10", "ndcg@10")]
+        (c, "pop", f"new_items:{m}") for c in CONTENT for m in ("recall@10", "ndcg@10")]
     report = evaluate_workspace(ws, list(DEMO_MODELS), "temporal", seeds=seeds, test_days=test_days, data=data,
                                 json_path=reports / "demo_temporal.json", html_path=reports / "demo_temporal.html",
                                 pairs=pairs)

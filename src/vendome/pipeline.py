@@ -15,7 +15,8 @@ from vendome.data.dataset import Dataset
 from vendome.data.store import load_dataset
 from vendome.workspace import Workspace
 
-DEMO_MODELS = ("pop", "pop-recent", "pop-segment", "content-visual", "content-text", "itemknn", "als", "bpr",
+DEMO_MODELS = ("pop", "pop-recent", "pop-segment", "content-visual", "content-text",
+               "content-attributes", "itemknn", "als", "bpr",
                "ease", "hybrid")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
@@ -24,19 +25,36 @@ class Rules:
 
     in_stock_only:      never recommend an out-of-stock or discontinued product.
     exclude_purchased:  do not recommend what the client already bought (target behaviors of the history).
+    launched_only:      never recommend a product before its created_date (brands upload pieces ahead of an
+                        embargoed launch). The evaluator applies it at the split's cutoff, so a list "served" at
+                        the cutoff cannot hold a piece that did not exist yet.
     """
 
     in_stock_only: bool = True
     exclude_purchased: bool = True
+    launched_only: bool = True
 
 
-def eligible_items(data: Dataset, rules: Rules) -> np.ndarray:
-    """Boolean mask over items that may be recommended at all."""
+def eligible_items(data: Dataset, rules: Rules, now: float | None = None) -> np.ndarray:
+    """Boolean mask over items that may be recommended at all, at unix time `now` (None: no launch check)."""
     mask = np.ones(data.n_items, dtype=bool)
     if rules.in_stock_only and "stock_status" in data.products:
         status = data.products["stock_status"].astype(str).str.lower().str.replace(" ", "_")
         mask &= ~status.isin(OUT_OF_STOCK).to_numpy()
+    if rules.launched_only and now is not None:
+        mask &= ~(launch_times(data) > now)
     return mask
+
+
+def launch_times(data: Dataset) -> np.ndarray:
+    """Unix seconds of each product's created_date (float, NaN where unknown)."""
+    created = data.products.get("created_date")
+    if created is None:
+        return np.full(data.n_items, np.nan)
+    ts = pd.to_datetime(created, utc=True, errors="coerce", format="mixed")
+    out = ts.astype("datetime64[s, UTC]").astype("int64").to_numpy().astype(np.float64)
+    out[ts.isna().to_numpy()] = np.nan
+    return out
 
 
 def exclusions(history: Dataset, rules: Rules) -> sp.csr_matrix | None:

@@ -87,9 +87,12 @@ def test_guardrail_check_finds_sold_out_and_already_bought_slots():
     data = tiny_shop()
     lists = np.array([[2, 0, 1], [2, 0, -1]])
     found = beyond.guardrail_violations(lists, np.array([0, 1]), data)
-    assert found == {"total": 3, "out_of_stock": 2, "purchased": 1, "duplicates": 0}
+    assert found == {"total": 3, "out_of_stock": 2, "not_launched": 0, "purchased": 1, "duplicates": 0}
     relaxed = beyond.guardrail_violations(lists, np.array([0, 1]), data, in_stock_only=False)
     assert relaxed["total"] == 1
+    data.products["created_date"] = pd.Timestamp("2030-01-01", tz="UTC")  # nothing launched yet at `now`
+    early = beyond.guardrail_violations(lists, np.array([0, 1]), data, in_stock_only=False, now=1.7e9)
+    assert early["not_launched"] == 5
 
 
 def test_exposure_shares_sum_to_one_and_split_by_customer_group():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,22 @@ def test_guardrails_hold_even_for_a_model_that_wants_to_break_them(boutique_spli
     entry = evaluate(boutique_split, {"forbidden": Forbidden().fit(boutique_split.train)},
                      progress=False)["models"]["forbidden"]
     assert entry["guardrail_violations"] == 0
-    assert entry["guardrails"] == {"total": 0, "out_of_stock": 0, "purchased": 0, "duplicates": 0}
+    assert entry["guardrails"] == {"total": 0, "out_of_stock": 0, "not_launched": 0, "purchased": 0, "duplicates": 0}
+
+
+def test_a_temporal_split_never_serves_a_piece_launched_after_its_cutoff(boutique_split):
+    """The lists are 'served' at the cutoff: a product created later cannot be on them, however well it scores."""
+    train = copy.copy(boutique_split.train)  # the fixture is shared: change a copy of its catalog
+    cutoff = pd.Timestamp("2025-06-01", tz="UTC")
+    late = np.arange(train.n_items) % 3 == 0
+    train.products = train.products.copy()
+    train.products["created_date"] = np.where(late, cutoff + pd.Timedelta(days=3), cutoff - pd.Timedelta(days=90))
+    timed = Split(train, boutique_split.test, boutique_split.users, "temporal", {"cutoff": int(cutoff.timestamp())})
+    model = Oracle(boutique_split.test).fit(train)
+    entry = evaluate(timed, {"oracle": model}, progress=False)["models"]["oracle"]
+    assert entry["guardrails"]["not_launched"] == 0
+    items, _ = recommend(model, timed.users, k=10)  # the same model without the rule does reach for them
+    assert guardrail_violations(items, timed.users, train, now=cutoff.timestamp())["not_launched"] > 0
 
 
 def test_the_guardrail_check_catches_lists_served_without_the_rules(boutique_split):

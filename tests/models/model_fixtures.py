@@ -79,7 +79,7 @@ def launch_boutique(seed: int = 0, test_seed: int = 0, cold_clients: int = 0) ->
     Days 0-50: clients view and buy the permanent collection of their look. Days 62-85: they buy the first launch
     (the hybrid's own validation window). Days 95-118: the second launch (the caller's test). New pieces have no
     history when they are recommended, so only the visual component can find them. `cold_clients` adds clients
-    with no event at all. Image and text features are both the looks (text noisier).
+    with no event at all. Image and text features are both the looks (text noisier); each look has its metal.
     """
     rng = np.random.default_rng(seed)
     looks, old, new = 4, 6, 4
@@ -104,7 +104,9 @@ def launch_boutique(seed: int = 0, test_seed: int = 0, cold_clients: int = 0) ->
     titles = [f"look {c} piece {i}" for i, c in enumerate(cluster)]
     n = n_users + cold_clients
     custs = customers(n, gender=["F"] * n, age_group=rng.choice(["25-34", "35-44", "45-54"], n))
-    data = dataset(products(titles), custs, events, name="launches")
+    prods = products(titles)
+    prods["material"] = np.array(["yellow gold", "white gold", "rose gold", "platinum"])[cluster]  # a look's metal
+    data = dataset(prods, custs, events, name="launches")
     data.item_features["image"] = clustered_features(cluster, noise=0.3, seed=seed)
     data.item_features["text"] = clustered_features(cluster, noise=0.6, seed=seed + 1)
     return data

@@ -1,8 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.model_fixtures import clustered_features, customers, dataset, products
-from vendome.models.content import TextContent, VisualContent
+from vendome.models.content import AttributeContent, TextContent, VisualContent, attribute_matrix
 
 # Items 0-3 are serpent-shaped gold pieces, 4-7 are pearl pieces; item 8 is a new serpent pendant, item 9 a new
 # pearl brooch: neither has a single interaction yet.
@@ -78,3 +79,24 @@ def test_a_component_shared_by_the_catalog_does_not_drown_the_taste():
     assert scores[8] > scores[[4, 5, 6, 7, 9]].max()      # the look wins once the shared part is removed
     raw = VisualContent(center=False).fit(data).score(np.array([0]))[0]
     assert raw[8] < raw[[4, 5, 6, 7, 9]].max()            # what the uncentred cosine would have recommended
+
+
+def test_attribute_content_follows_the_collection_and_material_she_buys():
+    data = _boutique()
+    data.products["collection"] = ["Serpenti"] * 4 + ["Perle"] * 4 + ["Serpenti", "Perle"]
+    data.products["material"] = ["yellow gold"] * 4 + ["white gold, pearl"] * 4 + ["yellow gold", "white gold, pearl"]
+    model = AttributeContent().fit(data)
+    scores = model.score(np.array([0, 1]))
+    assert scores[0, 8] > scores[0, [4, 5, 6, 7, 9]].max()   # the new Serpenti pendant, never seen, leads for client 0
+    assert scores[1, 9] > scores[1, [0, 1, 2, 3, 8]].max()   # the new Perle brooch for the pearl client
+    assert model.explain(0, np.array([8]))[0].code == "shared_attributes"
+
+
+def test_attribute_matrix_splits_multi_valued_cells_and_skips_constant_columns():
+    frame = pd.DataFrame({"material": ["gold, diamond", "gold", "silver"], "brand": ["A", "A", "A"],
+                          "category": ["Jewelry > Rings", "Jewelry > Rings", None]})
+    m = attribute_matrix(frame, ("material", "brand", "category"))
+    assert m.shape == (3, 3 + 2)  # diamond, gold, silver + jewelry, rings; the one-brand column says nothing
+    assert m[0].tolist() == [0.5, 0.5, 0.0, 0.5, 0.5] and m[2].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="none of the attribute columns"):
+        attribute_matrix(frame, ("brand",))

@@ -10,8 +10,18 @@ FAST = {"collaborative": {"factors": 4, "regularization": 1.0, "iterations": 10}
 
 @pytest.fixture(scope="module")
 def tuned():
+    """Without the attribute component, whose per-look metal would make it as informative as the pictures."""
     outer = split(launch_boutique(), "temporal", test_days=30)
-    return outer, Hybrid(component_params=FAST, samples=30, refine_steps=5).fit(outer.train)
+    return outer, Hybrid(component_params=FAST, use_attributes=False, samples=30, refine_steps=5).fit(outer.train)
+
+
+def test_the_attribute_component_finds_new_pieces_by_their_metal():
+    outer = split(launch_boutique(), "temporal", test_days=30)
+    model = Hybrid(component_params=FAST, samples=30, refine_steps=5).fit(outer.train)
+    single = model.tuning_["single"]
+    assert set(single) == {"visual", "collaborative", "demographic", "recent", "attributes"}
+    assert single["attributes"] > 2 * max(single[k] for k in ("collaborative", "demographic", "recent"))
+    assert model.weights_.get("attributes", 0.0) + model.weights_.get("visual", 0.0) > 0.5
 
 
 def test_tuned_weights_favour_the_only_informative_component(tuned):
@@ -34,7 +44,7 @@ def test_tuning_never_sees_the_callers_test_period(tuned):
     assert model.tuning_["validation"]["cutoff"] + 30 * 86_400 <= outer.info["cutoff"] + 1
     other_test = split(launch_boutique(test_seed=1), "temporal", test_days=30)    # same train, other test
     assert not np.array_equal(other_test.test.toarray(), outer.test.toarray())
-    again = Hybrid(component_params=FAST, samples=30, refine_steps=5).fit(other_test.train)
+    again = Hybrid(component_params=FAST, use_attributes=False, samples=30, refine_steps=5).fit(other_test.train)
     assert again.weights_ == model.weights_ and again.tuning_ == model.tuning_
 
 

@@ -20,7 +20,8 @@ def boutique():
 
 
 def test_every_registered_name_resolves_to_its_class():
-    assert set(MODELS) == {"pop", "pop-recent", "pop-segment", "content-visual", "content-text", "itemknn", "als",
+    assert set(MODELS) == {"pop", "pop-recent", "pop-segment", "content-visual", "content-text", "content-attributes",
+                           "itemknn", "als",
                            "bpr", "ease", "hybrid"}
     for name in MODELS:
         cls = model_class(name)

@@ -153,7 +153,7 @@ def price_tier_consistency(items: np.ndarray, users: np.ndarray, train: Dataset,
 
 # ---------------------------------------------------------------------------------------------- guardrails
 def guardrail_violations(items: np.ndarray, users: np.ndarray, train: Dataset, *, in_stock_only: bool = True,
-                         exclude_purchased: bool = True) -> dict[str, int]:
+                         exclude_purchased: bool = True, now: float | None = None) -> dict[str, int]:
     """Count slots that break the guardrails, recomputed from the catalog and the training history.
 
     Deliberately independent of `eligible_items` / `exclusions`, so a bug in those shows up here.
@@ -165,6 +165,11 @@ def guardrail_violations(items: np.ndarray, users: np.ndarray, train: Dataset, *
         status = train.products["stock_status"].astype(str).str.strip().str.lower().str.replace(" ", "_")
         blocked = status.isin(OUT_OF_STOCK).to_numpy()
         out_of_stock = int((blocked[safe] & filled).sum())
+    not_launched = 0
+    if now is not None and "created_date" in train.products:
+        created = pd.to_datetime(train.products["created_date"], utc=True, errors="coerce", format="mixed")
+        future = (created > pd.Timestamp(int(now), unit="s", tz="UTC")).to_numpy()
+        not_launched = int((future[safe] & filled).sum())
     purchased = 0
     if exclude_purchased:
         inter = train.interactions
@@ -176,8 +181,8 @@ def guardrail_violations(items: np.ndarray, users: np.ndarray, train: Dataset, *
             purchased = sum(p in bought for p in pairs)
     srt = np.sort(np.where(filled, items, -1 - np.arange(items.shape[1])[None, :]), axis=1)
     duplicates = int((srt[:, 1:] == srt[:, :-1]).sum())
-    return {"total": out_of_stock + purchased, "out_of_stock": out_of_stock, "purchased": purchased,
-            "duplicates": duplicates}
+    return {"total": out_of_stock + not_launched + purchased, "out_of_stock": out_of_stock,
+            "not_launched": not_launched, "purchased": purchased, "duplicates": duplicates}
 
 
 # ---------------------------------------------------------------------------------------------- exposure

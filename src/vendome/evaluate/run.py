@@ -90,7 +90,7 @@ class Evaluator:
         train = self.split.train
         self.users = np.asarray(self.split.users, dtype=np.int64)
         self.n_targets = np.diff(self.split.test.indptr)[self.users]
-        self.eligible = eligible_items(train, self.rules)
+        self.eligible = eligible_items(train, self.rules, now=self.split.info.get("cutoff"))
         self.exclude = exclusions(train, self.rules)
         self.tiers = beyond.price_tiers(train.products)
         self.popularity = beyond.item_popularity(train)
@@ -118,7 +118,8 @@ class Evaluator:
         scalars[f"price_tier_consistency@{k}"] = beyond.nanmean(
             beyond.price_tier_consistency(top, self.users, train, self.tiers))
         guard = beyond.guardrail_violations(items, self.users, train, in_stock_only=self.rules.in_stock_only,
-                                            exclude_purchased=self.rules.exclude_purchased)
+                                            exclude_purchased=self.rules.exclude_purchased,
+                                            now=self.split.info.get("cutoff") if self.rules.launched_only else None)
         scalars["guardrail_violations"] = guard["total"]
         slices = beyond.slices(items, self.users, self.split.test, train, per_user, self.ks)
         exposure = beyond.exposure(top, self.users, train, self.tiers, self.eligible, per_user, f"ndcg@{k}")

@@ -17,6 +17,7 @@ MODELS: dict[str, str] = {
     "pop-segment": "vendome.models.popularity:SegmentPopularity",
     "content-visual": "vendome.models.content:VisualContent",
     "content-text": "vendome.models.content:TextContent",
+    "content-attributes": "vendome.models.content:AttributeContent",
     "itemknn": "vendome.models.itemknn:ItemKNN",
     "als": "vendome.models.factorization:ALS",
     "bpr": "vendome.models.factorization:BPR",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import ClassVar, Self
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
@@ -37,8 +38,12 @@ class ContentKNN(HistoryScorer, Recommender):
         self.half_life_days = half_life_days
         self.center = center
 
+    def item_vectors(self, data: Dataset) -> np.ndarray:
+        """(n_items, d) content vectors; the encoder features of `modality` by default."""
+        return np.asarray(data.features(self.modality), dtype=np.float32)
+
     def fit(self, data: Dataset) -> Self:
-        emb = np.asarray(data.features(self.modality), dtype=np.float32)
+        emb = self.item_vectors(data)
         if emb.shape[0] != data.n_items:
             raise ValueError(f"{self.name}: {self.modality!r} features have {emb.shape[0]} rows, "
                              f"expected one per product ({data.n_items})")
@@ -102,6 +107,51 @@ class TextContent(ContentKNN):
     modality = "text"
     reason_code = "similar_description"
     similarity_phrase = "close in description to"
+
+
+class AttributeContent(ContentKNN):
+    """Content kNN on the catalog's structured attributes: the merchandiser's view of taste.
+
+    Each product is a one-hot vector over the values of its attribute columns (collection, material, stone,
+    colour, price tier, ...), each column one unit of weight, so "she buys rose gold from the Serpent collection
+    at the high-jewelry tier" becomes a profile over those values. Encoders blur exactly these facts (a sentence
+    embedding barely separates "rose gold" from "yellow gold"), so on catalogs with clean attributes this is the
+    strongest content signal; it also scores a new product from its attributes alone. Multi-valued cells
+    ("gold, diamond", "Jewelry > Rings") count each value.
+    """
+
+    name = "content-attributes"
+    modality = "attributes"
+    reason_code = "shared_attributes"
+    similarity_phrase = "shares its attributes with"
+    columns: ClassVar[tuple[str, ...]] = ("category", "subcategory", "brand", "collection", "material",
+                                          "stone_type", "color", "gender", "price_tier")
+
+    def item_vectors(self, data: Dataset) -> np.ndarray:
+        return attribute_matrix(data.products, self.columns)
+
+
+def attribute_matrix(products: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """(n_products, n_values) one-hot of attribute values; a cell with several values splits its unit weight."""
+    blocks = []
+    for col in columns:
+        if col not in products:
+            continue
+        values = products[col].fillna("").astype(str).str.lower()
+        tokens = values.str.split(r"\s*(?:,|;|\||>)\s*", regex=True).apply(lambda t: [v for v in t if v])
+        vocab = sorted({v for t in tokens for v in t})
+        if len(vocab) < 2:  # a column with one value says nothing about taste
+            continue
+        index = {v: j for j, v in enumerate(vocab)}
+        block = np.zeros((len(products), len(vocab)), dtype=np.float32)
+        for row, t in enumerate(tokens):
+            for v in t:
+                block[row, index[v]] = 1.0 / len(t)
+        blocks.append(block)
+    if not blocks:
+        raise ValueError(f"content-attributes: the catalog has none of the attribute columns {', '.join(columns)} "
+                         "with at least two distinct values")
+    return np.hstack(blocks)
 
 
 def decayed_history(data: Dataset, half_life_days: float | None) -> sp.csr_matrix:

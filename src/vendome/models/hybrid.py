@@ -3,7 +3,9 @@
     score(u, i) = sum_m w_m * norm_u(s_m(u, :))[i],   w on the simplex (w_m >= 0, sum_m w_m = 1)
 
 Components: visual content, collaborative (ALS unless `collaborative` names another registry model), popularity
-in the client's demographic segment, recent popularity, and optionally text content.
+in the client's demographic segment, recent popularity, structured-attribute content (collection, material,
+stone, tier, ...), and optionally text content. A component that cannot run on the data (no images, no
+attribute columns) is dropped and the others are tuned without it.
 
 Per-user normalisation before blending, because the raw scales have nothing in common (cosines in [-1, 1],
 segment shares around 1e-3, ALS dot products, purchase counts):
@@ -36,7 +38,8 @@ from vendome.evaluate.metrics import per_user_metrics
 from vendome.models.base import Reason, Recommender
 from vendome.recommend import Rules, eligible_items, exclusions, top_k
 
-LABELS = {"visual": "content-visual", "demographic": "pop-segment", "recent": "pop-recent", "text": "content-text"}
+LABELS = {"visual": "content-visual", "demographic": "pop-segment", "recent": "pop-recent", "text": "content-text",
+          "attributes": "content-attributes"}
 NORMALIZATIONS = ("zscore", "rank")
 VALIDATIONS = ("temporal", "loo")
 AUTO_COLLABORATIVE = ("als", "ease", "itemknn")
@@ -49,7 +52,8 @@ class Hybrid(Recommender):
     collaborative:      registry name of the collaborative component ("als", "bpr", "ease", "itemknn"), or "auto":
                         the best of AUTO_COLLABORATIVE on the validation split alone (EASE wins on sparse review
                         data such as Amazon, ALS on click streams such as the demo boutique).
-    use_text:           add text content as a fifth component.
+    use_text:           add text content as a component.
+    use_attributes:     add structured-attribute content (`content-attributes`) as a component.
     component_params:   label -> parameters of that component, e.g. {"collaborative": {"factors": 32}}.
     validation:         "temporal" or "loo"; validation_days: the temporal validation window.
     k, candidates:      NDCG cut-off; per-component candidate pool size for the search.
@@ -60,13 +64,15 @@ class Hybrid(Recommender):
     name = "hybrid"
 
     def __init__(self, weights: dict[str, float] | None = None, collaborative: str = "auto", use_text: bool = False,
-                 component_params: dict[str, dict[str, Any]] | None = None, normalization: str = "zscore",
+                 use_attributes: bool = True, component_params: dict[str, dict[str, Any]] | None = None,
+                 normalization: str = "zscore",
                  validation: str = "temporal", validation_days: float = 30.0, k: int = 10, candidates: int = 100,
                  samples: int = 200, refine_steps: int = 30, max_validation_users: int | None = 5000,
                  seed: int = 0, threads: int = 1) -> None:
         self.weights = weights
         self.collaborative = collaborative
         self.use_text = use_text
+        self.use_attributes = use_attributes
         self.component_params = component_params
         self.normalization = normalization
         self.validation = validation
@@ -91,6 +97,8 @@ class Hybrid(Recommender):
                  "demographic": LABELS["demographic"], "recent": LABELS["recent"]}
         if self.use_text:
             names["text"] = LABELS["text"]
+        if self.use_attributes:
+            names["attributes"] = LABELS["attributes"]
         extra = dict(self.component_params or {})
         unknown = sorted(set(extra) - set(names))
         if unknown:
@@ -167,8 +175,9 @@ class Hybrid(Recommender):
         users = vsplit.users
         if self.max_validation_users and len(users) > self.max_validation_users:
             users = np.sort(rng.choice(users, self.max_validation_users, replace=False))
+        eligible = eligible_items(data, Rules(), now=vsplit.info.get("cutoff"))
         pool = CandidatePool.build(models, users, vsplit.test, exclude=exclusions(vsplit.train, Rules()),
-                                   eligible=eligible_items(data, Rules()), normalization=self.normalization,
+                                   eligible=eligible, normalization=self.normalization,
                                    size=self.candidates)
         return pool, users, rng
 

@@ -6,6 +6,8 @@ site gets.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from vendome.artifacts import load_model
@@ -27,7 +29,7 @@ class Recommendations:
         self.rules = rules or Rules()
         self.model, self.meta = load_model(ws, model)
         self.data = data if data is not None else training_data(ws, progress=False)
-        self.eligible = eligible_items(self.data, self.rules)
+        self.eligible = eligible_items(self.data, self.rules, now=time.time())
         self.exclude = exclusions(self.data, self.rules)
 
     def product(self, i: int) -> dict:
