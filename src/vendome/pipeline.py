@@ -58,8 +58,9 @@ def parse_settings(pairs: list[str] | None) -> dict:
     return out
 
 
-def build_model(name: str, params: dict | None = None, seed: int | None = None, epochs: int | None = None):
-    """A model from the registry with CLI-level seed/epochs mapped onto the parameters it has."""
+def build_model(name: str, params: dict | None = None, seed: int | None = None, epochs: int | None = None,
+                threads: int | None = None):
+    """A model from the registry with CLI-level seed/epochs/threads mapped onto the parameters it has."""
     from vendome.models import make_model
 
     model = make_model(name, **(params or {}))
@@ -67,6 +68,8 @@ def build_model(name: str, params: dict | None = None, seed: int | None = None, 
     extra = {}
     if seed is not None and "seed" in names:
         extra["seed"] = seed
+    if threads is not None and "threads" in names and "threads" not in (params or {}):
+        extra["threads"] = threads
     if epochs is not None:
         for key in ("epochs", "iterations"):
             if key in names:
@@ -78,7 +81,7 @@ def train(ws: Workspace, name: str, params: dict | None = None, seed: int | None
           threads: int = 1, data: Dataset | None = None):
     """Fit a model on all of the workspace's data and store it as the active version."""
     data = data if data is not None else training_data(ws, threads=threads)
-    model = build_model(name, params, seed, epochs)
+    model = build_model(name, params, seed, epochs, threads)
     t0 = time.perf_counter()
     model.fit(data)
     seconds = time.perf_counter() - t0

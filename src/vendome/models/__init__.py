@@ -23,6 +23,7 @@ MODELS: dict[str, str] = {
     "bpr": "vendome.models.factorization:BPR",
     "ease": "vendome.models.ease:EASE",
     "hybrid": "vendome.models.hybrid:Hybrid",
+    "sasrec": "vendome.models.sasrec:SASRec",
 }
 
 

@@ -1,0 +1,1 @@
+"""What the neural models share: the training loop (budgets, early stopping, checkpoints) and sequence batching."""

@@ -1,0 +1,151 @@
+"""Client journeys as tensors: per-user item sequences with time gaps, left-padded batches, a held-out last item.
+
+Item ids are shifted by one so 0 is padding. Sequences are left-padded: the last column is always the most recent
+event, which is the state a recommendation is made from. A run of events on the same piece (view, click,
+wishlist, cart) is one step of the journey: consecutive repeats collapse to their first timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vendome.data.dataset import Dataset
+
+PAD = 0
+TIME_BUCKETS = 32  # floor(log2(1 + gap seconds)) < 32 covers gaps up to 68 years
+
+
+@dataclass
+class Sequences:
+    """Chronological journeys of every user of a Dataset (empty arrays for users without events)."""
+
+    items: list[np.ndarray]   # dense item indices, oldest first
+    times: list[np.ndarray]   # unix seconds, same lengths
+
+    @classmethod
+    def from_dataset(cls, data: Dataset, behaviors: tuple[str, ...] | None = None,
+                     collapse_repeats: bool = True) -> Sequences:
+        df = data.interactions
+        if behaviors is not None:
+            df = df[df["behavior"].isin(behaviors)]
+        df = df.sort_values(["user", "timestamp"], kind="stable")
+        users = df["user"].to_numpy()
+        items = df["item"].to_numpy(np.int64)
+        times = df["timestamp"].to_numpy(np.int64)
+        if collapse_repeats and len(df):
+            keep = np.ones(len(df), dtype=bool)
+            keep[1:] = (items[1:] != items[:-1]) | (users[1:] != users[:-1])
+            users, items, times = users[keep], items[keep], times[keep]
+        bounds = np.searchsorted(users, np.arange(data.n_users + 1))
+        return cls([items[bounds[u]:bounds[u + 1]] for u in range(data.n_users)],
+                   [times[bounds[u]:bounds[u + 1]] for u in range(data.n_users)])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(s) for s in self.items), dtype=np.int64, count=len(self.items))
+
+    def hold_out_last(self, min_length: int = 2) -> tuple[Sequences, np.ndarray, np.ndarray]:
+        """(prefixes, users, last items): the last event of every journey of at least `min_length` steps is held
+        out for validation; shorter journeys stay whole for training."""
+        lengths = self.lengths()
+        users = np.flatnonzero(lengths >= min_length)
+        targets = np.array([self.items[u][-1] for u in users], dtype=np.int64)
+        held = set(users.tolist())
+        items = [s[:-1] if u in held else s for u, s in enumerate(self.items)]
+        times = [s[:-1] if u in held else s for u, s in enumerate(self.times)]
+        return Sequences(items, times), users, targets
+
+
+def time_buckets(times: np.ndarray) -> np.ndarray:
+    """Bucketed gap to the previous event, floor(log2(1 + seconds)); the first event gets bucket 0."""
+    gaps = np.diff(times, prepend=times[:1]) if len(times) else times
+    return np.minimum(np.floor(np.log2(1.0 + np.maximum(gaps, 0))), TIME_BUCKETS - 1).astype(np.int64)
+
+
+def pad_left(seqs: Sequences, users: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(items + 1, time buckets) of the last `max_len` steps of each user's journey, left-padded with 0."""
+    items = np.zeros((len(users), max_len), dtype=np.int64)
+    gaps = np.zeros((len(users), max_len), dtype=np.int64)
+    for row, u in enumerate(users):
+        s, t = seqs.items[u][-max_len:], seqs.times[u]
+        if len(s):
+            items[row, max_len - len(s):] = s + 1
+            gaps[row, max_len - len(s):] = time_buckets(t)[-max_len:]
+    return torch.from_numpy(items), torch.from_numpy(gaps)
+
+
+@dataclass
+class NextItemBatches:
+    """Training batches for next-item prediction: every position of a journey predicts the step after it.
+
+    Input is the journey without its last step and the target the journey shifted by one (SASRec's
+    all-positions training: one pass over a sequence trains every prefix at once, rather than cutting each
+    prefix into its own sample as RecBole does). Journeys longer than max_len + 1 are cut into windows ending
+    at the last step, so old history still trains without paying for long attention spans.
+
+    `rank` / `world_size` shard the windows for data-parallel training (each process sees its own slice of the
+    same seeded permutation).
+    """
+
+    seqs: Sequences
+    max_len: int
+    batch_size: int
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        self.buckets = [time_buckets(t) for t in self.seqs.times]
+        windows = []
+        for u, s in enumerate(self.seqs.items):
+            n = len(s)
+            end = n
+            while end >= 2:
+                windows.append((u, max(0, end - self.max_len - 1), end))
+                end -= self.max_len
+        self.windows = np.array(windows, dtype=np.int64).reshape(-1, 3)
+        if len(self.windows) == 0:
+            raise ValueError("no journey has two steps or more: nothing to learn a next item from")
+
+    def __len__(self) -> int:
+        per_rank = -(-len(self.windows) // self.world_size)
+        return -(-per_rank // self.batch_size)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Batches of (input items, input time buckets, target items), each (B, width); 0 marks padding.
+
+        Windows of similar length share a batch (shuffled pools of 50 batches, sorted by length within a pool,
+        batches in random order), and each batch is only as wide as its longest window: on short-journey data
+        (Amazon: 9 steps on average) this cuts the transformer's work several-fold without changing the loss.
+        """
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.windows))[self.rank::self.world_size]
+        lengths = self.windows[order, 2] - self.windows[order, 1] - 1
+        pool = 50 * self.batch_size
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(lengths[start:start + pool], kind="stable")]
+            batches += [chunk[b:b + self.batch_size] for b in range(0, len(chunk), self.batch_size)]
+        for k in rng.permutation(len(batches)):
+            yield self._batch(self.windows[batches[k]])
+
+    def _batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = int((rows[:, 2] - rows[:, 1]).max()) - 1
+        inp = np.zeros((len(rows), width), dtype=np.int64)
+        gap = np.zeros_like(inp)
+        tgt = np.zeros_like(inp)
+        for r, (u, a, b) in enumerate(rows):
+            s = self.seqs.items[u][a:b] + 1
+            t = self.buckets[u][a:b]
+            m = len(s) - 1
+            inp[r, width - m:] = s[:-1]
+            gap[r, width - m:] = t[:-1]
+            tgt[r, width - m:] = s[1:]
+        return torch.from_numpy(inp), torch.from_numpy(gap), torch.from_numpy(tgt)
