@@ -139,7 +139,7 @@ class SASRec(HistoryScorer, Recommender):
     def __init__(self, hidden: int = 64, layers: int = 2, heads: int = 2, dropout: float = 0.5, max_len: int = 50,
                  time_info: bool = True, epochs: int = 200, max_minutes: float | None = None, patience: int = 10,
                  batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, validate: bool = True,
-                 max_validation_users: int | None = 20000, behaviors: tuple[str, ...] | None = None,
+                 max_validation_users: int | None = 10000, behaviors: tuple[str, ...] | None = None,
                  seed: int = 0, threads: int = 1, checkpoint_dir: str | None = None, progress: bool = False) -> None:
         self.hidden = hidden
         self.layers = layers
@@ -219,13 +219,20 @@ class SASRec(HistoryScorer, Recommender):
 
     # ------------------------------------------------------------------------------------------ scoring
     def user_states(self, users: np.ndarray, seqs: Sequences | None = None) -> np.ndarray:
+        """(len(users), hidden) state after each user's journey. Users are encoded in batches of similar length,
+        each only as wide as its longest journey (positions count back from the latest step, so width does not
+        change the answer); most journeys are far shorter than max_len."""
         seqs = seqs or self.sequences_
-        out = []
+        users = np.asarray(users, dtype=np.int64)
+        lengths = np.minimum(np.array([len(seqs.items[u]) for u in users], dtype=np.int64), self.max_len)
+        order = np.argsort(lengths, kind="stable")
+        out = np.zeros((len(users), self.hidden), dtype=np.float32)
         with torch.no_grad():
-            for start in range(0, len(users), 1024):
-                items, gaps = pad_left(seqs, users[start:start + 1024], self.max_len)
-                out.append(self.net_.user_state(items, gaps))
-        return torch.cat(out).numpy() if out else np.zeros((0, self.hidden), np.float32)
+            for start in range(0, len(users), 128):  # small batches: widths follow the length distribution
+                rows = order[start:start + 128]
+                items, gaps = pad_left(seqs, users[rows], max(1, int(lengths[rows].max())))
+                out[rows] = self.net_.user_state(items, gaps).numpy()
+        return out
 
     def score(self, users: np.ndarray, seqs: Sequences | None = None) -> np.ndarray:
         self._check_fitted("sequences_")
