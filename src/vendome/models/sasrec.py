@@ -162,10 +162,11 @@ class SASRec(HistoryScorer, Recommender):
         self.progress = progress
 
     # ------------------------------------------------------------------------------------------ fitting
-    def build(self, n_items: int) -> nn.Module:
-        """The network; subclasses (multimodal, multi-behavior) return their own."""
-        return SASRecNet(SASRecConfig(n_items, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
-                                      self.time_info))
+    def build(self, data: Dataset) -> nn.Module:
+        """The network; subclasses (multimodal, multi-behavior) return their own, reading what they need (item
+        features, categories) from `data`. It must offer encode / loss / user_state / item_table as SASRecNet."""
+        return SASRecNet(SASRecConfig(data.n_items, self.max_len, self.hidden, self.layers, self.heads,
+                                      self.dropout, self.time_info))
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, max_minutes=self.max_minutes, patience=self.patience, lr=self.lr,
@@ -178,7 +179,7 @@ class SASRec(HistoryScorer, Recommender):
         seed_everything(self.seed)
         torch.set_num_threads(max(1, int(self.threads)))
         journeys = Sequences.from_dataset(data, self.behaviors)
-        self.net_ = self.build(data.n_items)
+        self.net_ = self.build(data)
         self._remember_history(data, data.matrix())
         validate, train_seqs = None, journeys
         if self.validate:
