@@ -24,6 +24,7 @@ MODELS: dict[str, str] = {
     "ease": "vendome.models.ease:EASE",
     "hybrid": "vendome.models.hybrid:Hybrid",
     "sasrec": "vendome.models.sasrec:SASRec",
+    "cammsr": "vendome.models.cammsr:CAMMSR",
 }
 
 

@@ -1,0 +1,627 @@
+"""CAMMSR: category-guided attentive mixture of experts for multimodal sequential recommendation (ICDE 2026).
+
+SASRec's journey encoder, fed with item tokens that mix what a piece looks like, how it is described, its house
+attributes and its interaction history, in proportions a gate chooses per item and per client (MODELS.md):
+
+    (1) e_id = E[i],  e_t = W_t x_t[i],  e_v = W_v x_v[i],  e_a = W_a a[i]       frozen features; a missing one
+                                                                                 is 0 plus a learned flag
+    (2) h_m  = MLP_m(e_m)  for m in id, textual, visual, attributes;  h_tv = MLP([e_t ; e_v ; e_t * e_v])
+    (3) q    = W_q [e_id ; e_t ; e_v ; e_a ; c],   c = mean of E[i] over the client's earlier steps
+        alpha_m = softmax_m(q . W_k h_m / sqrt(d)),   h = sum_m alpha_m h_m
+    (4) L_cat = BCE(W_c q, category path tokens)  (or CE over a single leaf): category steers the gate
+    (5) x_k  = h_k + P[n - k] + T[bucket(t_k - t_{k-1})],   s = Transformer_causal(x)   (DyT or LayerNorm)
+    (6) L_rec = - sum_k log softmax(s_k H^T)[i_{k+1}],   H = the catalog's fused tokens with c = 0
+    (7) L_swap = InfoNCE(s_n, s~_n / tau): s~ encodes the journey with a share of its steps' text or image (or
+        attributes) replaced by the nearest neighbour's; rows heading to the same next item are not negatives
+    (8) L = L_rec + lambda_cat L_cat + lambda_swap L_swap
+
+The catalog table H uses the gate without sequence context (c = 0, which is also what the first step of every
+journey sees, so training covers it): a per-client table would cost n_users x n_items gate evaluations. A
+client's context therefore shapes how her own journey is read, not the candidates; `gate_weights` and `explain`
+report the candidates' shares in her context (c = her journey) all the same, which is what a sales associate asks.
+
+The whole catalog's tokens and experts run once per batch (the table the softmax needs anyway); a journey's tokens
+cost a gather and a small MLP per step. Frozen features are
+centred and cut to their top `feature_dim` principal components once, in `build`, as are the swap neighbours.
+Every part has a switch (`synergy`, `experts`, `single_expert`, `gate_context`, `category_guidance`, `swap`,
+`norm`, ...), so ablations run from the CLI with `--set key=value`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vendome.data.dataset import Dataset
+from vendome.models.base import Reason
+from vendome.models.content import attribute_matrix
+from vendome.models.sasrec import Block, SASRec, _init, attention_mask
+from vendome.training.sequences import TIME_BUCKETS, pad_left
+
+CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
+TOKENS = ("id", *CONTENT, "attributes")           # item tokens, eq. (1)
+EXPERT_TOKEN = {"id": "id", "textual": "text", "visual": "image", "attributes": "attributes"}
+EXPERTS = ("id", "textual", "visual", "synergy", "attributes")
+ATTRIBUTE_COLUMNS = ("category", "subcategory", "brand", "collection", "material", "color", "stone_type",
+                     "attributes")
+UNKNOWN = {"", "unknown", "nan", "none", "null"}
+# how a sales associate hears each expert
+EXPERT_PHRASES = {"visual": "its look", "textual": "its description", "synergy": "its look and description together",
+                  "attributes": "its house attributes", "id": "what clients on a similar path chose next",
+                  "single": "her journey"}
+
+
+@dataclass
+class CAMMSRConfig:
+    n_items: int
+    max_len: int = 50
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.5
+    time_info: bool = True
+    experts: tuple[str, ...] = ("id",)      # in gate order; ("single",) for the one-MLP ablation
+    synergy_in_single: bool = False         # the single expert also reads e_t * e_v
+    gate_context: bool = True
+    norm: str = "layernorm"
+    lambda_cat: float = 0.0                 # 0: no category head
+    multi_label: bool = False               # BCE over path tokens, else CE over one leaf
+    swap_rate: float = 0.0                  # 0: no swap term
+    lambda_swap: float = 0.0
+    temperature: float = 0.5
+    swap_views: tuple[str, ...] = field(default_factory=tuple)
+
+
+# ---------------------------------------------------------------------------------------------- item tokens
+class ContentToken(nn.Module):
+    """e_m = W_m x_m[i] on frozen features (eq. 1); a product without that content gets a learned flag instead."""
+
+    def __init__(self, x: np.ndarray, missing: np.ndarray, d: int) -> None:
+        super().__init__()
+        self.register_buffer("x", torch.from_numpy(np.vstack([np.zeros((1, x.shape[1]), np.float32), x])))
+        self.register_buffer("missing", torch.from_numpy(np.concatenate([[False], missing])))
+        self.proj = nn.Linear(x.shape[1], d, bias=False)
+        self.flag = nn.Parameter(torch.zeros(d))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.x[idx]) + self.missing[idx].unsqueeze(-1) * self.flag
+
+
+class AttributeToken(nn.Module):
+    """e_a = W_a a[i], a the multi-hot of categorical attributes, kept as padded (value, weight) lists so the
+    catalog never becomes a dense n_items x n_values matrix (Amazon: about 1,200 anonymised attribute ids)."""
+
+    def __init__(self, multi_hot: np.ndarray, d: int) -> None:
+        super().__init__()
+        n, _ = multi_hot.shape
+        width = max(1, int((multi_hot > 0).sum(1).max()))
+        index = np.zeros((n + 1, width), np.int64)
+        weight = np.zeros((n + 1, width), np.float32)
+        for row in range(n):
+            cols = np.flatnonzero(multi_hot[row])
+            index[row + 1, :len(cols)] = cols + 1
+            weight[row + 1, :len(cols)] = multi_hot[row, cols]
+        self.register_buffer("index", torch.from_numpy(index))
+        self.register_buffer("weight", torch.from_numpy(weight))
+        self.register_buffer("missing", torch.from_numpy(np.concatenate([[False], multi_hot.sum(1) == 0])))
+        self.values = nn.Embedding(multi_hot.shape[1] + 1, d, padding_idx=0)
+        self.flag = nn.Parameter(torch.zeros(d))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        e = (self.values(self.index[idx]) * self.weight[idx].unsqueeze(-1)).sum(-2)
+        return e + self.missing[idx].unsqueeze(-1) * self.flag
+
+
+class DyT(nn.Module):
+    """DyT(x) = gamma * tanh(alpha x) + beta (Zhu et al. 2025): a LayerNorm stand-in without batch statistics."""
+
+    def __init__(self, d: int, alpha: float = 0.5) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.tensor(alpha))
+        self.gamma = nn.Parameter(torch.ones(d))
+        self.beta = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * torch.tanh(self.alpha * x) + self.beta
+
+
+def mlp(d_in: int, d: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(d_in, d), nn.GELU(), nn.Linear(d, d))
+
+
+# ---------------------------------------------------------------------------------------------- network
+class CAMMSRNet(nn.Module):
+    """Offers SASRecNet's surface (encode / loss / user_state / item_table), so SASRec's fit and scoring run it.
+
+    content:    modality -> ((n_items, k) centred features, (n_items,) missing mask), for "text" and "image".
+    attributes: (n_items, n_values) attribute multi-hot, or None.
+    categories: (n_items, n_tokens) multi-hot of category path tokens (multi_label) or (n_items,) leaf ids with -1
+                for unknown; None when there is no category head.
+    neighbours: view -> (n_items,) nearest neighbour on that view, for the modality swap.
+    """
+
+    def __init__(self, cfg: CAMMSRConfig, content: dict[str, tuple[np.ndarray, np.ndarray]],
+                 attributes: np.ndarray | None = None, categories: np.ndarray | None = None,
+                 neighbours: dict[str, np.ndarray] | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.hidden
+        tokens: dict[str, nn.Module] = {"id": nn.Embedding(cfg.n_items + 1, d, padding_idx=0)}
+        for m, (x, missing) in content.items():
+            tokens[m] = ContentToken(x, missing, d)
+        if attributes is not None:
+            tokens["attributes"] = AttributeToken(attributes, d)
+        self.tokens = nn.ModuleDict({m: tokens[m] for m in TOKENS if m in tokens})
+        n_tok = len(self.tokens)
+        self.experts = nn.ModuleDict({name: mlp(self._expert_width(name), d) for name in cfg.experts})
+        gate_in = n_tok * d + (d if cfg.gate_context else 0)
+        self.ln_q, self.ln_k = nn.LayerNorm(gate_in), nn.LayerNorm(d)
+        self.w_q = nn.Linear(gate_in, d)
+        self.w_k = nn.Linear(d, d, bias=False)
+        self.cat_head = None
+        if categories is not None and cfg.lambda_cat > 0:
+            labels = torch.from_numpy(categories)
+            pad = torch.zeros((1, labels.shape[1])) if cfg.multi_label else torch.tensor([-1])
+            self.register_buffer("categories", torch.cat([pad.to(labels.dtype), labels]))     # row 0: padding
+            self.cat_head = nn.Linear(d, labels.shape[1] if cfg.multi_label else int(labels.max()) + 1)
+        for view, nbr in (neighbours or {}).items():   # +1 ids, 0 stays padding
+            self.register_buffer(f"nbr_{view}", torch.from_numpy(np.concatenate([[0], nbr + 1]).astype(np.int64)))
+        self.pos = nn.Embedding(cfg.max_len, d)
+        self.time = nn.Embedding(TIME_BUCKETS, d) if cfg.time_info else None
+        self.ln_in, self.ln_out = self._norm(d), self._norm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
+        for block in self.blocks:
+            block.ln1, block.ln2 = self._norm(d), self._norm(d)
+        self.apply(_init)
+        # the gate keeps PyTorch's default init over normalised inputs: at std 0.02 the bilinear q . k starts at a
+        # saddle (logits ~1e-6) and the shares would stay uniform for many epochs
+        self.w_q.reset_parameters()
+        self.w_k.reset_parameters()
+
+    def _norm(self, d: int) -> nn.Module:
+        return DyT(d) if self.cfg.norm == "dyt" else nn.LayerNorm(d)
+
+    def _expert_width(self, name: str) -> int:
+        d = self.cfg.hidden
+        if name == "synergy":
+            return 3 * d
+        if name == "single":
+            return (len(self.tokens) + self.cfg.synergy_in_single) * d
+        return d
+
+    # ------------------------------------------------------------------------------------ eqs. (1)-(3)
+    def fuse(self, src: dict[str, torch.Tensor], ctx: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fused tokens h (..., d), gate shares alpha (..., M) and the gate's hidden state q (..., d) of the items
+        `src[m]` (ids + 1) whose view m is read from; ctx (..., d) is the client context c (None: no context)."""
+        e = {m: token(src[m]) for m, token in self.tokens.items()}                           # (1)
+        h = self.expert_outputs(e)                                                            # (2)
+        q = self.query(e, ctx)                                                                # (3)
+        alpha = torch.softmax((q.unsqueeze(-2) * self.w_k(self.ln_k(h))).sum(-1) / math.sqrt(self.cfg.hidden), -1)
+        return (alpha.unsqueeze(-1) * h).sum(-2), alpha, q
+
+    def expert_outputs(self, e: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(..., M, d): h_m = e_m + MLP_m(e_m) for a one-view expert (the skip starts each expert as its token, as
+        SASRec's embedding, instead of a near-zero output of two std-0.02 layers); h_tv = MLP([e_t; e_v; e_t*e_v])."""
+        out = []
+        for name, expert in self.experts.items():
+            if name == "synergy":                 # the product carries the interaction beyond the sum
+                out.append(expert(torch.cat([e["text"], e["image"], e["text"] * e["image"]], -1)))
+            elif name == "single":                # ablation: one MLP over every token, no mixture
+                extra = [e["text"] * e["image"]] if self.cfg.synergy_in_single else []
+                out.append(sum(e.values()) + expert(torch.cat([e[m] for m in self.tokens] + extra, -1)))
+            else:
+                x = e[EXPERT_TOKEN[name]]
+                out.append(x + expert(x))
+        return torch.stack(out, -2)
+
+    def query(self, e: dict[str, torch.Tensor], ctx: torch.Tensor | None) -> torch.Tensor:
+        """q = W_q LN([e_id ; e_t ; e_v ; e_a ; c]), the gate's hidden state."""
+        parts = [e[m] for m in self.tokens] + ([ctx] if self.cfg.gate_context else [])
+        return self.w_q(self.ln_q(torch.cat(parts, -1)))
+
+    def context(self, items: torch.Tensor) -> torch.Tensor:
+        """c_k = mean of E[i_j] over the real steps j < k (zero before the first): what she did before."""
+        real = (items > 0).float()
+        e = self.tokens["id"](items) * real.unsqueeze(-1)
+        before = e.cumsum(1) - e
+        count = (real.cumsum(1) - real).clamp(min=1.0)
+        return before / count.unsqueeze(-1)
+
+    def journey_context(self, items: torch.Tensor) -> torch.Tensor:
+        """(B, d) c after the whole journey: the context of a candidate recommended next."""
+        real = (items > 0).float().unsqueeze(-1)
+        return (self.tokens["id"](items) * real).sum(1) / real.sum(1).clamp(min=1)
+
+    def embed(self, items: torch.Tensor, src: dict[str, torch.Tensor] | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(h, alpha, q) of a journey's steps, each gated in the context of the steps before it."""
+        src = src or {m: items for m in self.tokens}
+        return self.fuse(src, self.context(items) if self.cfg.gate_context else None)
+
+    def catalog(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(H, alpha) of every product, gated without client context (c = 0)."""
+        idx = torch.arange(1, self.cfg.n_items + 1)
+        ctx = torch.zeros(len(idx), self.cfg.hidden) if self.cfg.gate_context else None
+        h, alpha, _ = self.fuse({m: idx for m in self.tokens}, ctx)
+        return h, alpha
+
+    def item_table(self) -> torch.Tensor:
+        return self.catalog()[0]
+
+    def gate_in_context(self, idx: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """(U, I, M) shares of items idx (ids + 1) for U clients with contexts ctx (U, d); the experts, which
+        ignore the context, run once."""
+        e = {m: token(idx) for m, token in self.tokens.items()}
+        k = self.w_k(self.ln_k(self.expert_outputs(e)))                             # (I, M, d)
+        if not self.cfg.gate_context:
+            return torch.softmax((self.query(e, None).unsqueeze(-2) * k).sum(-1) / math.sqrt(self.cfg.hidden),
+                                 -1).expand(len(ctx), -1, -1)
+        qs = torch.stack([self.query(e, c.expand(len(idx), -1)) for c in ctx])     # (U, I, d)
+        return torch.softmax((qs.unsqueeze(-2) * k).sum(-1) / math.sqrt(self.cfg.hidden), -1)
+
+    # ------------------------------------------------------------------------------------ eq. (5)
+    def encode(self, items: torch.Tensor, gaps: torch.Tensor, tokens: torch.Tensor | None = None,
+               src: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, L) left-padded ids + 1 and time buckets -> (B, L, d) states; `tokens` reuses fused tokens already
+        computed, `src` reads some views from other items (the swap)."""
+        x = self.embed(items, src)[0] if tokens is None else tokens
+        x = x + self.pos.weight[:items.shape[1]].flip(0)[None]           # position 0 = the latest step
+        if self.time is not None:
+            x = x + self.time(gaps)
+        x = self.drop(self.ln_in(x))
+        mask = attention_mask(items)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_out(x)
+
+    def user_state(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        return self.encode(items, gaps)[:, -1]
+
+    # ------------------------------------------------------------------------------------ eqs. (4), (6)-(8)
+    def losses(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The active terms: "rec" always, "cat" with a category head, "swap" with the modality swap."""
+        items, gaps, targets = batch
+        h, _, q = self.embed(items)
+        states = self.encode(items, gaps, tokens=h)
+        real = targets > 0
+        out = {"rec": F.cross_entropy(states[real] @ self.item_table().T, targets[real] - 1)}      # (6)
+        if self.cat_head is not None:
+            out["cat"] = self.category_loss(q[real], items[real])                                  # (4)
+        if self.swapping:
+            swapped = self.encode(items, gaps, src=self.swap_sources(items))[:, -1]
+            out["swap"] = info_nce(states[:, -1], swapped, targets[:, -1], self.cfg.temperature)  # (7)
+        return out
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        terms = self.losses(batch)                                                                 # (8)
+        loss = terms["rec"]
+        if "cat" in terms:
+            loss = loss + self.cfg.lambda_cat * terms["cat"]
+        if "swap" in terms:
+            loss = loss + self.cfg.lambda_swap * terms["swap"]
+        return loss
+
+    def category_loss(self, q: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """BCE over the category path tokens, or CE over the leaf; products without a category are skipped."""
+        labels = self.categories[items]
+        known = labels.sum(-1) > 0 if self.cfg.multi_label else labels >= 0
+        if not known.any():
+            return q.sum() * 0.0
+        logits = self.cat_head(q[known])
+        if self.cfg.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, labels[known])
+        return F.cross_entropy(logits, labels[known])
+
+    @property
+    def swapping(self) -> bool:
+        return self.training and self.cfg.lambda_swap > 0 and self.cfg.swap_rate > 0 and bool(self.cfg.swap_views)
+
+    def swap_sources(self, items: torch.Tensor) -> dict[str, torch.Tensor]:
+        """For a share swap_rate of real steps, one view (text or image, or attributes) read from the nearest
+        neighbour; the id and every other view stay the item's own."""
+        src = {m: items for m in self.tokens}
+        pick = (items > 0) & (torch.rand(items.shape) < self.cfg.swap_rate)
+        view = torch.randint(len(self.cfg.swap_views), items.shape)
+        for k, m in enumerate(self.cfg.swap_views):
+            src[m] = torch.where(pick & (view == k), getattr(self, f"nbr_{m}")[items], items)
+        return src
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
+    """Symmetric InfoNCE between a journey's state and its swapped view over in-batch negatives; journeys heading
+    to the same next item are masked out, since they are not negatives."""
+    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    logits = a @ b.T / tau
+    same = (targets[:, None] == targets[None, :]) & ~torch.eye(len(a), dtype=torch.bool)
+    logits = logits.masked_fill(same, float("-inf"))
+    labels = torch.arange(len(a))
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+# ---------------------------------------------------------------------------------------------- estimator
+class CAMMSR(SASRec):
+    """Multimodal sequential recommendation with a category-guided mixture of experts over item views.
+
+    modalities:       "auto" (image, text and attributes where the data has them), "none" (ID only), or a comma
+                      list / sequence of "image", "text", "attributes".
+    attribute_columns: catalog columns forming the attribute view ("A > B" paths and "x, y" lists split; the
+                      Amazon `attributes` column splits on spaces); columns with one value are ignored.
+    feature_dim:      frozen features are centred and cut to this many principal components (None: keep all).
+    synergy:          add the image x text synergy expert.
+    experts:          "all" or a comma list of the experts to keep (id, textual, visual, synergy, attributes).
+    single_expert:    ablation: one MLP over all tokens instead of the gated mixture.
+    gate_context:     the gate query reads the client's earlier steps.
+    category_guidance, category_columns, lambda_cat: the category head on the gate's hidden state.
+    swap, swap_rate, lambda_swap, temperature, swap_within_category: the modality-swap contrastive task.
+    norm:             "layernorm" or "dyt" in the journey encoder.
+    The rest are SASRec's (network size, training budget, validation, seed, threads).
+    """
+
+    name = "cammsr"
+
+    def __init__(self, hidden: int = 64, layers: int = 2, heads: int = 2, dropout: float = 0.5, max_len: int = 50,
+                 time_info: bool = True, modalities: str | Sequence[str] = "auto",
+                 attribute_columns: Sequence[str] = ATTRIBUTE_COLUMNS, feature_dim: int | None = 128,
+                 synergy: bool = True, experts: str | Sequence[str] = "all", single_expert: bool = False,
+                 gate_context: bool = True, category_guidance: bool = True,
+                 category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
+                 swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
+                 swap_within_category: bool = True, norm: str = "layernorm", epochs: int = 200,
+                 max_minutes: float | None = None, patience: int = 10, batch_size: int = 256, lr: float = 1e-3,
+                 weight_decay: float = 0.0, validate: bool = True, max_validation_users: int | None = 10000,
+                 behaviors: tuple[str, ...] | None = None, seed: int = 0, threads: int = 1,
+                 checkpoint_dir: str | None = None, progress: bool = False) -> None:
+        super().__init__(hidden=hidden, layers=layers, heads=heads, dropout=dropout, max_len=max_len,
+                         time_info=time_info, epochs=epochs, max_minutes=max_minutes, patience=patience,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, validate=validate,
+                         max_validation_users=max_validation_users, behaviors=behaviors, seed=seed, threads=threads,
+                         checkpoint_dir=checkpoint_dir, progress=progress)
+        self.modalities = modalities
+        self.attribute_columns = attribute_columns
+        self.feature_dim = feature_dim
+        self.synergy = synergy
+        self.experts = experts
+        self.single_expert = single_expert
+        self.gate_context = gate_context
+        self.category_guidance = category_guidance
+        self.category_columns = category_columns
+        self.lambda_cat = lambda_cat
+        self.swap = swap
+        self.swap_rate = swap_rate
+        self.lambda_swap = lambda_swap
+        self.temperature = temperature
+        self.swap_within_category = swap_within_category
+        self.norm = norm
+
+    # ------------------------------------------------------------------------------------------ building
+    def build(self, data: Dataset) -> nn.Module:
+        """CAMMSRNet from the data's features, attributes and categories; sets modalities_ and experts_."""
+        if self.norm not in ("layernorm", "dyt"):
+            raise ValueError(f"{self.name}: norm must be 'layernorm' or 'dyt', got {self.norm!r}")
+        views, attributes = self._views(data)
+        content = {m: centred_features(data.features(m), data.item_features.get(f"{m}_missing"), self.feature_dim)
+                   for m in CONTENT if m in views}
+        categories, multi_label, groups = category_labels(data.products, _names(self.category_columns))
+        if not (self.category_guidance and self.lambda_cat > 0):
+            categories = None
+        experts = self._expert_names(views)
+        swap_views = tuple(views) if self.swap and self.lambda_swap > 0 and self.swap_rate > 0 else ()
+        within = groups if self.swap_within_category else None
+        neighbours = {m: nearest_neighbours(*content[m], within) for m in swap_views if m in content}
+        if "attributes" in swap_views:
+            neighbours["attributes"] = nearest_neighbours(attributes, attributes.sum(1) == 0, within)
+        cfg = CAMMSRConfig(data.n_items, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
+                           self.time_info, experts=experts,
+                           synergy_in_single=self.synergy and all(m in views for m in CONTENT),
+                           gate_context=self.gate_context, norm=self.norm,
+                           lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
+                           swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
+                           swap_views=swap_views)
+        self.modalities_, self.experts_ = ("id", *views), experts
+        return CAMMSRNet(cfg, content, attributes, categories, neighbours)
+
+    def _views(self, data: Dataset) -> tuple[tuple[str, ...], np.ndarray | None]:
+        """The content views to use, and the attribute multi-hot when attributes are one of them."""
+        auto = self.modalities == "auto"
+        wanted = ("text", "image", "attributes") if auto else _names(self.modalities, none_word="none")
+        unknown = sorted(set(wanted) - {"id", "text", "image", "attributes"})
+        if unknown:
+            raise ValueError(f"{self.name}: unknown modalities {', '.join(unknown)}; valid: image, text, attributes")
+        views, attributes = [], None
+        for m in CONTENT:
+            if m in wanted and (not auto or m in data.item_features):
+                data.features(m)  # raises, saying how to compute them, when asked for and absent
+                views.append(m)
+        if "attributes" in wanted:
+            try:
+                attributes = attribute_matrix(_attribute_frame(data.products), _names(self.attribute_columns))
+                views.append("attributes")
+            except ValueError:
+                if not auto:
+                    raise
+        return tuple(views), attributes
+
+    def _expert_names(self, views: tuple[str, ...]) -> tuple[str, ...]:
+        if self.single_expert:
+            return ("single",)
+        have = ["id"] + [e for e in ("textual", "visual", "attributes") if EXPERT_TOKEN[e] in views]
+        if self.synergy and "text" in views and "image" in views:
+            have.insert(3, "synergy")
+        if self.experts == "all":
+            return tuple(have)
+        keep = _names(self.experts)
+        missing = sorted(set(keep) - set(have))
+        if missing or not keep:
+            raise ValueError(f"{self.name}: experts {', '.join(missing) or '(none)'} not available on this data; "
+                             f"available: {', '.join(have)}")
+        return tuple(e for e in have if e in keep)
+
+    # ------------------------------------------------------------------------------------------ gate and reasons
+    def gate_weights(self, users: np.ndarray | None = None, items: np.ndarray | None = None) -> pd.DataFrame:
+        """Expert shares alpha, one column per expert, to hold against the generator's hidden truth.
+
+        users None:         one row per item (default: the whole catalog), the catalog gate (no client context);
+                            group by category to compare with the category's visual share.
+        users, items None:  one row per client, her journey's steps as the encoder fused them, averaged (each step
+                            gated in the context of the steps before it); clients without a journey get NaN.
+        users and items:    one row per (client, item), the item's shares in her context (after her journey).
+        """
+        self._check_fitted("sequences_")
+        net, names = self.net_, list(self.experts_)
+        net.eval()
+        with torch.no_grad():
+            if users is None:
+                items = np.arange(self.net_.cfg.n_items) if items is None else np.asarray(items, dtype=np.int64)
+                alpha = net.catalog()[1].numpy()[items]
+                return pd.DataFrame({"item": items, **dict(zip(names, alpha.T, strict=True))})
+            users = np.asarray(users, dtype=np.int64)
+            if items is None:
+                out = np.full((len(users), len(names)), np.nan, dtype=np.float32)
+                for start in range(0, len(users), 256):
+                    rows = users[start:start + 256]
+                    seq, _ = pad_left(self.sequences_, rows, self.max_len)
+                    alpha = net.embed(seq)[1]
+                    real = (seq > 0).unsqueeze(-1)
+                    mean = (alpha * real).sum(1) / real.sum(1).clamp(min=1)
+                    has = (seq > 0).any(1).numpy()
+                    out[start:start + 256][has] = mean.numpy()[has]
+                return pd.DataFrame({"user": users, **dict(zip(names, out.T, strict=True))})
+            items = np.asarray(items, dtype=np.int64)
+            alpha = self._shares_in_context(users, items)
+            return pd.DataFrame({"user": np.repeat(users, len(items)), "item": np.tile(items, len(users)),
+                                 **dict(zip(names, alpha.reshape(-1, len(names)).T, strict=True))})
+
+    def _shares_in_context(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """(len(users), len(items), n_experts) gate shares of the items after each client's journey."""
+        self.net_.eval()
+        with torch.no_grad():
+            seq, _ = pad_left(self.sequences_, users, self.max_len)
+            ctx = self.net_.journey_context(seq)
+            return self.net_.gate_in_context(torch.from_numpy(items + 1), ctx).numpy()
+
+    def explain(self, user: int, items: np.ndarray) -> list[Reason]:
+        """Which expert carried each piece for her (its gate shares in her context) and the step of her journey
+        it is closest to, e.g. "mostly its look (visual 54%), close to the Serpent ring she wishlisted"."""
+        self._check_fitted("sequences_")
+        items = np.asarray(items, dtype=np.int64)
+        names = list(self.experts_)
+        shares = self._shares_in_context(np.array([user]), items)[0]                   # (items, experts)
+        seq = self.sequences_.items[user][-self.max_len:]
+        with torch.no_grad():
+            table = F.normalize(self.net_.item_table(), dim=1).numpy()
+        reasons = []
+        for k, i in enumerate(items):
+            signals = {f"gate_{n}": float(s) for n, s in zip(names, shares[k], strict=True)}
+            top = int(np.argmax(shares[k]))
+            mix = f"mostly {EXPERT_PHRASES[names[top]]} ({names[top]} {100 * shares[k, top]:.0f}%)"
+            if len(seq) == 0:
+                signals["popularity"] = float(self.popularity_[i])
+                text = "a best seller, while we learn her taste" + (f"; {mix}" if len(names) > 1 else "")
+                reasons.append(Reason("bestseller", text, signals))
+                continue
+            sims = table[seq] @ table[i]
+            best = int(np.argmax(sims * 0.5 ** (np.arange(len(seq))[::-1] / 5.0)))   # the last steps weigh most
+            steps_ago = len(seq) - 1 - best
+            when = "her latest step" if steps_ago == 0 else f"{steps_ago} steps back in her journey"
+            anchor = f"close to {self.notes_.phrase(user, int(seq[best]))} ({when})"
+            signals.update(anchor_similarity=float(sims[best]), steps_ago=float(steps_ago))
+            text = f"{mix}, {anchor}" if len(names) > 1 else anchor
+            reasons.append(Reason("expert_mix", text, signals))
+        return reasons
+
+
+# ---------------------------------------------------------------------------------------------- precomputation
+def centred_features(x: np.ndarray, missing: np.ndarray | None, dim: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(features, missing): centred on the catalog mean (encoders put every product in one narrow cone, see
+    content.py), cut to the top `dim` principal components, scaled to mean row norm 1; missing rows are zero."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    missing = np.zeros(len(x), bool) if missing is None else np.asarray(missing, bool).copy()
+    missing |= np.linalg.norm(x, axis=1) == 0
+    present = ~missing
+    x = np.where(present[:, None], x - (x[present].mean(0) if present.any() else 0.0), 0.0).astype(np.float32)
+    if dim and x.shape[1] > dim and present.sum() > 1:
+        _, vectors = np.linalg.eigh(x[present].T.astype(np.float64) @ x[present])     # ascending eigenvalues
+        x = (x @ vectors[:, ::-1][:, :dim]).astype(np.float32)
+    scale = np.linalg.norm(x[present], axis=1).mean() if present.any() else 1.0
+    return (x / max(float(scale), 1e-12)).astype(np.float32), missing
+
+
+def nearest_neighbours(x: np.ndarray, missing: np.ndarray, groups: np.ndarray | None = None,
+                       block: int = 1024) -> np.ndarray:
+    """(n,) the most cosine-similar other product with this view (within its group when `groups` is given and the
+    group has another such product); a product without the view is its own neighbour (its swap is a no-op)."""
+    n = len(x)
+    codes = pd.factorize(groups)[0] if groups is not None else None
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    unit = np.divide(x, norms, out=np.zeros_like(x, dtype=np.float32), where=norms > 0).astype(np.float32)
+    out = np.arange(n)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(start + block, n))
+        sims = unit[rows] @ unit.T
+        sims[:, missing] = -np.inf
+        sims[np.arange(len(rows)), rows] = -np.inf
+        best = np.argmax(sims, axis=1)
+        if codes is not None:
+            inside = np.where(codes[rows][:, None] == codes[None, :], sims, -np.inf)
+            alone = np.isneginf(inside.max(axis=1))
+            best = np.where(alone, best, np.argmax(inside, axis=1))
+        found = np.isfinite(sims[np.arange(len(rows)), best]) & ~missing[rows]
+        out[rows[found]] = best[found]
+    return out
+
+
+def category_labels(products: pd.DataFrame, columns: Sequence[str]
+                    ) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
+    """(labels, multi_label, groups) for the category head.
+
+    Each column gives its path prefixes as tokens ("Clothing", "Clothing > Dresses"); "unknown" gives none, and a
+    column with one value says nothing. When every product has at most one token, labels are leaf ids (-1 for
+    unknown, cross-entropy); otherwise a multi-hot over the tokens (BCE). `groups` is each product's full label,
+    the "same category" of the swap neighbours. None when no column has two values.
+    """
+    per_item: list[list[str]] = [[] for _ in range(len(products))]
+    for col in columns:
+        if col not in products:
+            continue
+        values = products[col].fillna("").astype(str).str.strip()
+        if values[~values.str.lower().isin(UNKNOWN)].nunique() < 2:
+            continue
+        for row, value in enumerate(values):
+            if value.lower() in UNKNOWN:
+                continue
+            parts = [p.strip().lower() for p in value.split(">") if p.strip()]
+            per_item[row] += [f"{col}:{' > '.join(parts[:k + 1])}" for k in range(len(parts))]
+    vocab = {t: j for j, t in enumerate(sorted({t for tokens in per_item for t in tokens}))}
+    if len(vocab) < 2:
+        return None, False, None
+    groups = np.array(["|".join(tokens) for tokens in per_item], dtype=object)
+    if max(len(tokens) for tokens in per_item) == 1:
+        return np.array([vocab[t[0]] if t else -1 for t in per_item], dtype=np.int64), False, groups
+    labels = np.zeros((len(products), len(vocab)), dtype=np.float32)
+    for row, tokens in enumerate(per_item):
+        labels[row, [vocab[t] for t in tokens]] = 1.0
+    return labels, True, groups
+
+
+def _attribute_frame(products: pd.DataFrame) -> pd.DataFrame:
+    """The catalog with Amazon's space-separated `attributes` ids as a list attribute_matrix splits."""
+    if "attributes" not in products:
+        return products
+    frame = products.copy()
+    frame["attributes"] = frame["attributes"].fillna("").astype(str).str.split().str.join(",")
+    return frame
+
+
+def _names(value: str | Sequence[str], none_word: str | None = None) -> tuple[str, ...]:
+    """A comma list (CLI) or a sequence (Python) as a tuple of names."""
+    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    return tuple(n for n in names if n and n != none_word)
