@@ -56,15 +56,19 @@ def main() -> None:
     out: dict = {"dataset": args.dataset, "params": params, "published": PUBLISHED[args.dataset]}
 
     fitted, fit_info = {}, {}
+    path = OUT / f"sasrec_{args.dataset.lower()}.json"
     for seed in seeds(args.seeds):
         t0 = time.perf_counter()
         model = make_model("sasrec", seed=seed, progress=True, **params).fit(sp.train)
         h = model.history_
+        one = evaluate(sp, {"sasrec": model}, progress=False)["models"]["sasrec"]
         fit_info[seed] = {"fit_s": round(time.perf_counter() - t0, 1), "best_epoch": h.best_epoch + 1,
                           "epochs": len(h.losses), "stopped": h.stopped,
-                          "s_per_epoch": round(float(np.mean(h.epoch_seconds)), 2)}
+                          "s_per_epoch": round(float(np.mean(h.epoch_seconds)), 2),
+                          "hr@10": round(one["hr@10"], 4), "ndcg@10": round(one["ndcg@10"], 4)}
         print(f"seed {seed}: {fit_info[seed]}", flush=True)
         fitted[seed] = model
+        path.write_text(json.dumps(out | {"fit": fit_info}, indent=2, default=str))  # survives an interruption
     rep = evaluate(sp, {"sasrec": fitted}, progress=False)
     m = rep["models"]["sasrec"]
     out["ours"] = {k: m[k] for k in ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20", "ndcg@20")}
@@ -80,7 +84,6 @@ def main() -> None:
     if args.recbole_epochs > 0:
         out["speed"] = speed(sp, params, src / f"{args.dataset}.txt", args.recbole_epochs)
     out["peak_memory_mb"] = round(peak_memory_mb())
-    path = OUT / f"sasrec_{args.dataset.lower()}.json"
     path.write_text(json.dumps(out, indent=2, default=str))
     print(f"\nwrote {path}")
 

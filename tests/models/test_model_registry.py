@@ -11,6 +11,7 @@ from vendome.models.base import Recommender
 SMALL = {"als": {"factors": 4, "regularization": 1.0}, "bpr": {"factors": 4, "iterations": 20},
          "ease": {"regularization": 5.0},
          "sasrec": {"epochs": 2, "hidden": 8, "layers": 1, "validate": False},
+         "cammsr": {"epochs": 2, "hidden": 8, "layers": 1, "validate": False},
          "hybrid": {"samples": 8, "refine_steps": 2,
                     "component_params": {"collaborative": {"factors": 4, "regularization": 1.0}}}}
 
@@ -23,7 +24,7 @@ def boutique():
 def test_every_registered_name_resolves_to_its_class():
     assert set(MODELS) == {"pop", "pop-recent", "pop-segment", "content-visual", "content-text", "content-attributes",
                            "itemknn", "als",
-                           "bpr", "ease", "hybrid", "sasrec"}
+                           "bpr", "ease", "hybrid", "sasrec", "cammsr"}
     for name in MODELS:
         cls = model_class(name)
         assert issubclass(cls, Recommender) and cls.name == name

@@ -5,24 +5,28 @@ attributes and its interaction history, in proportions a gate chooses per item a
 
     (1) e_id = E[i],  e_t = W_t x_t[i],  e_v = W_v x_v[i],  e_a = W_a a[i]       frozen features; a missing one
                                                                                  is 0 plus a learned flag
-    (2) h_m  = MLP_m(e_m)  for m in id, textual, visual, attributes;  h_tv = MLP([e_t ; e_v ; e_t * e_v])
-    (3) q    = W_q [e_id ; e_t ; e_v ; e_a ; c],   c = mean of E[i] over the client's earlier steps
-        alpha_m = softmax_m(q . W_k h_m / sqrt(d)),   h = sum_m alpha_m h_m
+    (2) h_m  = e_m + MLP_m(e_m)  for m in id, textual, visual, attributes;  h_tv = MLP([e_t ; e_v ; e_t * e_v])
+    (3) q    = W_q LN([e_id ; e_t ; e_v ; e_a ; c]),   c = mean of E[i] over the client's earlier steps
+        alpha_m = softmax_m(g cos(q, k_m)),   k_m = W_k LN(h_m),   h = sum_m alpha_m h_m
     (4) L_cat = BCE(W_c q, category path tokens)  (or CE over a single leaf): category steers the gate
     (5) x_k  = h_k + P[n - k] + T[bucket(t_k - t_{k-1})],   s = Transformer_causal(x)   (DyT or LayerNorm)
     (6) L_rec = - sum_k log softmax(s_k H^T)[i_{k+1}],   H = the catalog's fused tokens with c = 0
-    (7) L_swap = InfoNCE(s_n, s~_n / tau): s~ encodes the journey with a share of its steps' text or image (or
-        attributes) replaced by the nearest neighbour's; rows heading to the same next item are not negatives
+    (7) L_swap = InfoNCE(s_n, s~_n; tau): s~ encodes the journey with a share of its steps' text or image (the
+        attributes on data with neither) read from the nearest neighbour; journeys with the same next item are
+        not negatives
     (8) L = L_rec + lambda_cat L_cat + lambda_swap L_swap
 
-The catalog table H uses the gate without sequence context (c = 0, which is also what the first step of every
-journey sees, so training covers it): a per-client table would cost n_users x n_items gate evaluations. A
-client's context therefore shapes how her own journey is read, not the candidates; `gate_weights` and `explain`
-report the candidates' shares in her context (c = her journey) all the same, which is what a sales associate asks.
+The catalog table H uses the gate without client context (c = 0, which is also what the first step of every
+journey sees, so training covers it): a per-client table would cost n_users x n_items gate evaluations per
+ranking. A client's context therefore shapes how her own journey is read, not the candidates; `gate_weights` and
+`explain` report a candidate's shares in her context (c = her whole journey), which is what a sales associate asks.
 
-The whole catalog's tokens and experts run once per batch (the table the softmax needs anyway); a journey's tokens
-cost a gather and a small MLP per step. Frozen features are
-centred and cut to their top `feature_dim` principal components once, in `build`, as are the swap neighbours.
+The whole catalog's tokens and experts run once per batch (the table the softmax needs anyway); a journey's steps
+add a gather and the small expert MLPs. Frozen features are centred and cut to their top `feature_dim` principal
+components once, in `build`, where the swap neighbours (cosine on those features, within the category by default)
+are found too. The skips in (2), the layer norms in (3) and the bounded gate (g cos instead of the paper's
+q . k / sqrt(d), kept as gate_scale=None) are ours: with nanoGPT's std-0.02 init a bare two-layer expert starts
+near zero and the bilinear gate at a saddle, and an unbounded gate then saturates to one expert per item.
 Every part has a switch (`synergy`, `experts`, `single_expert`, `gate_context`, `category_guidance`, `swap`,
 `norm`, ...), so ablations run from the CLI with `--set key=value`.
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, Self
 
 import numpy as np
 import pandas as pd
@@ -47,8 +52,8 @@ from vendome.training.sequences import TIME_BUCKETS, pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
 TOKENS = ("id", *CONTENT, "attributes")           # item tokens, eq. (1)
-EXPERT_TOKEN = {"id": "id", "textual": "text", "visual": "image", "attributes": "attributes"}
-EXPERTS = ("id", "textual", "visual", "synergy", "attributes")
+EXPERTS = ("id", "textual", "visual", "synergy", "attributes")   # gate order
+EXPERT_TOKEN = {"id": "id", "textual": "text", "visual": "image", "attributes": "attributes"}  # one-view experts
 ATTRIBUTE_COLUMNS = ("category", "subcategory", "brand", "collection", "material", "color", "stone_type",
                      "attributes")
 UNKNOWN = {"", "unknown", "nan", "none", "null"}
@@ -70,6 +75,7 @@ class CAMMSRConfig:
     experts: tuple[str, ...] = ("id",)      # in gate order; ("single",) for the one-MLP ablation
     synergy_in_single: bool = False         # the single expert also reads e_t * e_v
     gate_context: bool = True
+    gate_scale: float | None = 3.0          # None: the paper's unbounded q . k / sqrt(d)
     norm: str = "layernorm"
     lambda_cat: float = 0.0                 # 0: no category head
     multi_label: bool = False               # BCE over path tokens, else CE over one leaf
@@ -80,6 +86,15 @@ class CAMMSRConfig:
 
 
 # ---------------------------------------------------------------------------------------------- item tokens
+class Views(NamedTuple):
+    """A set of items seen through the experts: tokens e[m] (..., d), expert outputs h and keys W_k LN(h)
+    (..., M, d). None of it depends on the client, so the catalog's is computed once and gathered from."""
+
+    e: dict[str, torch.Tensor]
+    h: torch.Tensor
+    k: torch.Tensor
+
+
 class ContentToken(nn.Module):
     """e_m = W_m x_m[i] on frozen features (eq. 1); a product without that content gets a learned flag instead."""
 
@@ -152,6 +167,7 @@ class CAMMSRNet(nn.Module):
                  neighbours: dict[str, np.ndarray] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.served: torch.Tensor | None = None
         d = cfg.hidden
         tokens: dict[str, nn.Module] = {"id": nn.Embedding(cfg.n_items + 1, d, padding_idx=0)}
         for m, (x, missing) in content.items():
@@ -198,15 +214,38 @@ class CAMMSRNet(nn.Module):
         return d
 
     # ------------------------------------------------------------------------------------ eqs. (1)-(3)
-    def fuse(self, src: dict[str, torch.Tensor], ctx: torch.Tensor | None
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fused tokens h (..., d), gate shares alpha (..., M) and the gate's hidden state q (..., d) of the items
-        `src[m]` (ids + 1) whose view m is read from; ctx (..., d) is the client context c (None: no context)."""
+    def views(self, src: dict[str, torch.Tensor]) -> Views:
+        """Tokens (1), expert outputs (2) and gate keys of the items `src[m]` (ids + 1) each view m is read from."""
         e = {m: token(src[m]) for m, token in self.tokens.items()}                           # (1)
         h = self.expert_outputs(e)                                                            # (2)
-        q = self.query(e, ctx)                                                                # (3)
-        alpha = torch.softmax((q.unsqueeze(-2) * self.w_k(self.ln_k(h))).sum(-1) / math.sqrt(self.cfg.hidden), -1)
-        return (alpha.unsqueeze(-1) * h).sum(-2), alpha, q
+        return Views(e, h, self.keys(h))
+
+    def catalog_views(self) -> Views:
+        """Views of every product, row 0 = padding: computed once per batch, journeys gather from them."""
+        idx = torch.arange(self.cfg.n_items + 1)
+        return self.views({m: idx for m in self.tokens})
+
+    def gate(self, v: Views, ctx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(3): fused tokens h (..., d), shares alpha (..., M) and the gate's hidden state q (..., d); ctx (..., d)
+        is the client context c (None without gate context)."""
+        q = self.query(v.e, ctx)
+        alpha = self.shares(q, v.k)
+        return (alpha.unsqueeze(-1) * v.h).sum(-2), alpha, q
+
+    def keys(self, h: torch.Tensor) -> torch.Tensor:
+        """k_m = W_k LN(h_m), unit length for the bounded gate (normalised once per catalog row, not per step)."""
+        k = self.w_k(self.ln_k(h))
+        return F.normalize(k, dim=-1) if self.cfg.gate_scale else k
+
+    def shares(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """alpha_m = softmax_m(q . k_m / sqrt(d)) (the paper's), or softmax_m(g cos(q, k_m)) with gate_scale g: the
+        unbounded form saturates (shares of 1e-20, experts that never get a gradient again), the bounded one keeps
+        every expert above e^(-2g) of the leader's share."""
+        if self.cfg.gate_scale:                   # k is already unit length
+            logits = self.cfg.gate_scale * (k @ F.normalize(q, dim=-1).unsqueeze(-1)).squeeze(-1)
+        else:
+            logits = (k @ q.unsqueeze(-1)).squeeze(-1) / math.sqrt(self.cfg.hidden)
+        return torch.softmax(logits, -1)
 
     def expert_outputs(self, e: dict[str, torch.Tensor]) -> torch.Tensor:
         """(..., M, d): h_m = e_m + MLP_m(e_m) for a one-view expert (the skip starts each expert as its token, as
@@ -241,32 +280,50 @@ class CAMMSRNet(nn.Module):
         real = (items > 0).float().unsqueeze(-1)
         return (self.tokens["id"](items) * real).sum(1) / real.sum(1).clamp(min=1)
 
-    def embed(self, items: torch.Tensor, src: dict[str, torch.Tensor] | None = None
+    def embed(self, items: torch.Tensor, src: dict[str, torch.Tensor] | None = None, catalog: Views | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(h, alpha, q) of a journey's steps, each gated in the context of the steps before it."""
-        src = src or {m: items for m in self.tokens}
-        return self.fuse(src, self.context(items) if self.cfg.gate_context else None)
+        """(h, alpha, q) of a journey's steps, each gated in the context of the steps before it. The steps' views
+        are gathered from `catalog` when given (training computes it for the table anyway), read from other
+        items where `src` says so (the swap), else computed for the steps alone (serving one client)."""
+        if catalog is not None and src is None:
+            v = Views({m: x[items] for m, x in catalog.e.items()}, catalog.h[items], catalog.k[items])
+        else:
+            v = self.views(src or {m: items for m in self.tokens})
+        return self.gate(v, self.context(items) if self.cfg.gate_context else None)
 
-    def catalog(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def catalog(self, views: Views | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(H, alpha) of every product, gated without client context (c = 0)."""
-        idx = torch.arange(1, self.cfg.n_items + 1)
-        ctx = torch.zeros(len(idx), self.cfg.hidden) if self.cfg.gate_context else None
-        h, alpha, _ = self.fuse({m: idx for m in self.tokens}, ctx)
+        v = views or self.catalog_views()
+        v = Views({m: x[1:] for m, x in v.e.items()}, v.h[1:], v.k[1:])
+        ctx = torch.zeros(self.cfg.n_items, self.cfg.hidden) if self.cfg.gate_context else None
+        h, alpha, _ = self.gate(v, ctx)
         return h, alpha
 
     def item_table(self) -> torch.Tensor:
+        """H, (n_items, d); the serving copy once `serve` froze it (training always recomputes it)."""
+        if self.served is not None and not self.training:
+            return self.served
         return self.catalog()[0]
+
+    def serve(self) -> None:
+        """Freeze the catalog table for serving: it does not depend on the client, so one request should not pay
+        for the whole catalog's experts. Switching back to training drops it."""
+        self.eval()
+        with torch.no_grad():
+            self.served = self.catalog()[0]
+
+    def train(self, mode: bool = True) -> CAMMSRNet:
+        if mode:
+            self.served = None
+        return super().train(mode)
 
     def gate_in_context(self, idx: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """(U, I, M) shares of items idx (ids + 1) for U clients with contexts ctx (U, d); the experts, which
         ignore the context, run once."""
-        e = {m: token(idx) for m, token in self.tokens.items()}
-        k = self.w_k(self.ln_k(self.expert_outputs(e)))                             # (I, M, d)
+        v = self.views({m: idx for m in self.tokens})
         if not self.cfg.gate_context:
-            return torch.softmax((self.query(e, None).unsqueeze(-2) * k).sum(-1) / math.sqrt(self.cfg.hidden),
-                                 -1).expand(len(ctx), -1, -1)
-        qs = torch.stack([self.query(e, c.expand(len(idx), -1)) for c in ctx])     # (U, I, d)
-        return torch.softmax((qs.unsqueeze(-2) * k).sum(-1) / math.sqrt(self.cfg.hidden), -1)
+            return self.shares(self.query(v.e, None), v.k).expand(len(ctx), -1, -1)
+        return torch.stack([self.shares(self.query(v.e, c.expand(len(idx), -1)), v.k) for c in ctx])
 
     # ------------------------------------------------------------------------------------ eq. (5)
     def encode(self, items: torch.Tensor, gaps: torch.Tensor, tokens: torch.Tensor | None = None,
@@ -290,10 +347,11 @@ class CAMMSRNet(nn.Module):
     def losses(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The active terms: "rec" always, "cat" with a category head, "swap" with the modality swap."""
         items, gaps, targets = batch
-        h, _, q = self.embed(items)
+        catalog = self.catalog_views()
+        h, _, q = self.embed(items, catalog=catalog)
         states = self.encode(items, gaps, tokens=h)
         real = targets > 0
-        out = {"rec": F.cross_entropy(states[real] @ self.item_table().T, targets[real] - 1)}      # (6)
+        out = {"rec": F.cross_entropy(states[real] @ self.catalog(catalog)[0].T, targets[real] - 1)}  # (6)
         if self.cat_head is not None:
             out["cat"] = self.category_loss(q[real], items[real])                                  # (4)
         if self.swapping:
@@ -326,8 +384,8 @@ class CAMMSRNet(nn.Module):
         return self.training and self.cfg.lambda_swap > 0 and self.cfg.swap_rate > 0 and bool(self.cfg.swap_views)
 
     def swap_sources(self, items: torch.Tensor) -> dict[str, torch.Tensor]:
-        """For a share swap_rate of real steps, one view (text or image, or attributes) read from the nearest
-        neighbour; the id and every other view stay the item's own."""
+        """For a share swap_rate of real steps, one swap view (text or image; attributes on data with neither),
+        chosen at random, is read from the item's nearest neighbour; the id and the other views stay its own."""
         src = {m: items for m in self.tokens}
         pick = (items > 0) & (torch.rand(items.shape) < self.cfg.swap_rate)
         view = torch.randint(len(self.cfg.swap_views), items.shape)
@@ -360,6 +418,8 @@ class CAMMSR(SASRec):
     experts:          "all" or a comma list of the experts to keep (id, textual, visual, synergy, attributes).
     single_expert:    ablation: one MLP over all tokens instead of the gated mixture.
     gate_context:     the gate query reads the client's earlier steps.
+    gate_scale:       shares are softmax(gate_scale * cos(q, k)), bounded so no expert dies (None: the paper's
+                      softmax(q . k / sqrt(d)), which saturates to one expert per item).
     category_guidance, category_columns, lambda_cat: the category head on the gate's hidden state.
     swap, swap_rate, lambda_swap, temperature, swap_within_category: the modality-swap contrastive task.
     norm:             "layernorm" or "dyt" in the journey encoder.
@@ -372,7 +432,7 @@ class CAMMSR(SASRec):
                  time_info: bool = True, modalities: str | Sequence[str] = "auto",
                  attribute_columns: Sequence[str] = ATTRIBUTE_COLUMNS, feature_dim: int | None = 128,
                  synergy: bool = True, experts: str | Sequence[str] = "all", single_expert: bool = False,
-                 gate_context: bool = True, category_guidance: bool = True,
+                 gate_context: bool = True, gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
                  swap_within_category: bool = True, norm: str = "layernorm", epochs: int = 200,
@@ -392,6 +452,7 @@ class CAMMSR(SASRec):
         self.experts = experts
         self.single_expert = single_expert
         self.gate_context = gate_context
+        self.gate_scale = gate_scale
         self.category_guidance = category_guidance
         self.category_columns = category_columns
         self.lambda_cat = lambda_cat
@@ -401,6 +462,11 @@ class CAMMSR(SASRec):
         self.temperature = temperature
         self.swap_within_category = swap_within_category
         self.norm = norm
+
+    def fit(self, data: Dataset) -> Self:
+        super().fit(data)
+        self.net_.serve()
+        return self
 
     # ------------------------------------------------------------------------------------------ building
     def build(self, data: Dataset) -> nn.Module:
@@ -414,7 +480,9 @@ class CAMMSR(SASRec):
         if not (self.category_guidance and self.lambda_cat > 0):
             categories = None
         experts = self._expert_names(views)
-        swap_views = tuple(views) if self.swap and self.lambda_swap > 0 and self.swap_rate > 0 else ()
+        swap_views = ()                           # the text or image view; attributes only when neither exists
+        if self.swap and self.lambda_swap > 0 and self.swap_rate > 0:
+            swap_views = tuple(m for m in CONTENT if m in views) or tuple(m for m in ("attributes",) if m in views)
         within = groups if self.swap_within_category else None
         neighbours = {m: nearest_neighbours(*content[m], within) for m in swap_views if m in content}
         if "attributes" in swap_views:
@@ -422,7 +490,7 @@ class CAMMSR(SASRec):
         cfg = CAMMSRConfig(data.n_items, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
                            self.time_info, experts=experts,
                            synergy_in_single=self.synergy and all(m in views for m in CONTENT),
-                           gate_context=self.gate_context, norm=self.norm,
+                           gate_context=self.gate_context, gate_scale=self.gate_scale, norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
                            swap_views=swap_views)
@@ -453,11 +521,14 @@ class CAMMSR(SASRec):
     def _expert_names(self, views: tuple[str, ...]) -> tuple[str, ...]:
         if self.single_expert:
             return ("single",)
-        have = ["id"] + [e for e in ("textual", "visual", "attributes") if EXPERT_TOKEN[e] in views]
-        if self.synergy and "text" in views and "image" in views:
-            have.insert(3, "synergy")
+        both = "text" in views and "image" in views
+        have = [e for e in EXPERTS if e == "id" or (e == "synergy" and self.synergy and both)
+                or EXPERT_TOKEN.get(e) in views]
         if self.experts == "all":
             return tuple(have)
+        if not isinstance(self.experts, str | Sequence):
+            raise ValueError(f"{self.name}: experts is 'all' or a comma list of names ({', '.join(have)}), "
+                             f"not {self.experts!r}: the experts are the item's views, not a count")
         keep = _names(self.experts)
         missing = sorted(set(keep) - set(have))
         if missing or not keep:
@@ -503,10 +574,14 @@ class CAMMSR(SASRec):
     def _shares_in_context(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """(len(users), len(items), n_experts) gate shares of the items after each client's journey."""
         self.net_.eval()
+        out = np.zeros((len(users), len(items), len(self.experts_)), dtype=np.float32)
+        chunk = max(1, 100_000 // max(len(items), 1))                  # bounds the (users, items, d) queries
         with torch.no_grad():
-            seq, _ = pad_left(self.sequences_, users, self.max_len)
-            ctx = self.net_.journey_context(seq)
-            return self.net_.gate_in_context(torch.from_numpy(items + 1), ctx).numpy()
+            for start in range(0, len(users), chunk):
+                seq, _ = pad_left(self.sequences_, users[start:start + chunk], self.max_len)
+                ctx = self.net_.journey_context(seq)
+                out[start:start + chunk] = self.net_.gate_in_context(torch.from_numpy(items + 1), ctx).numpy()
+        return out
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """Which expert carried each piece for her (its gate shares in her context) and the step of her journey
@@ -522,7 +597,8 @@ class CAMMSR(SASRec):
         for k, i in enumerate(items):
             signals = {f"gate_{n}": float(s) for n, s in zip(names, shares[k], strict=True)}
             top = int(np.argmax(shares[k]))
-            mix = f"mostly {EXPERT_PHRASES[names[top]]} ({names[top]} {100 * shares[k, top]:.0f}%)"
+            lead = "mostly" if shares[k, top] >= 0.5 else "led by"
+            mix = f"{lead} {EXPERT_PHRASES[names[top]]} ({names[top]} {100 * shares[k, top]:.0f}%)"
             if len(seq) == 0:
                 signals["popularity"] = float(self.popularity_[i])
                 text = "a best seller, while we learn her taste" + (f"; {mix}" if len(names) > 1 else "")
@@ -531,7 +607,7 @@ class CAMMSR(SASRec):
             sims = table[seq] @ table[i]
             best = int(np.argmax(sims * 0.5 ** (np.arange(len(seq))[::-1] / 5.0)))   # the last steps weigh most
             steps_ago = len(seq) - 1 - best
-            when = "her latest step" if steps_ago == 0 else f"{steps_ago} steps back in her journey"
+            when = {0: "her latest step", 1: "the step before her latest"}.get(steps_ago, f"{steps_ago} steps back")
             anchor = f"close to {self.notes_.phrase(user, int(seq[best]))} ({when})"
             signals.update(anchor_similarity=float(sims[best]), steps_ago=float(steps_ago))
             text = f"{mix}, {anchor}" if len(names) > 1 else anchor
@@ -549,8 +625,9 @@ def centred_features(x: np.ndarray, missing: np.ndarray | None, dim: int | None)
     present = ~missing
     x = np.where(present[:, None], x - (x[present].mean(0) if present.any() else 0.0), 0.0).astype(np.float32)
     if dim and x.shape[1] > dim and present.sum() > 1:
-        _, vectors = np.linalg.eigh(x[present].T.astype(np.float64) @ x[present])     # ascending eigenvalues
-        x = (x @ vectors[:, ::-1][:, :dim]).astype(np.float32)
+        t = torch.from_numpy(x[present])
+        _, vectors = torch.linalg.eigh((t.T @ t).double())   # ascending eigenvalues; torch keeps to its threads
+        x = x @ vectors[:, -dim:].flip(1).float().numpy()
     scale = np.linalg.norm(x[present], axis=1).mean() if present.any() else 1.0
     return (x / max(float(scale), 1e-12)).astype(np.float32), missing
 
