@@ -436,7 +436,7 @@ class CAMMSR(SASRec):
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
                  swap_within_category: bool = True, norm: str = "layernorm", epochs: int = 200,
-                 max_minutes: float | None = None, patience: int = 10, batch_size: int = 256, lr: float = 1e-3,
+                 max_minutes: float | None = None, patience: int = 10, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 0.0, validate: bool = True, max_validation_users: int | None = 10000,
                  behaviors: tuple[str, ...] | None = None, seed: int = 0, threads: int = 1,
                  checkpoint_dir: str | None = None, progress: bool = False) -> None:

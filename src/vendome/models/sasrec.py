@@ -128,6 +128,8 @@ class SASRec(HistoryScorer, Recommender):
     hidden, layers, heads, dropout, max_len: the network (64 / 2 / 2 / 0.5 / 50: the usual Amazon setting).
     time_info:       add the time-gap bucket embedding.
     epochs, max_minutes, patience, batch_size, lr, weight_decay: training budget and optimizer (see TrainConfig).
+                     A batch is `batch_size` journeys (each trains all its positions); 64 converges in about
+                     half the epochs of 256 on Beauty for the same cost per epoch.
     validate:        hold out each journey's last step for early stopping on NDCG@10 (False: train all epochs).
     max_validation_users: subsample of validation journeys (seeded), to bound validation time.
     behaviors:       which behaviors form the journey (None: all).
@@ -138,7 +140,7 @@ class SASRec(HistoryScorer, Recommender):
 
     def __init__(self, hidden: int = 64, layers: int = 2, heads: int = 2, dropout: float = 0.5, max_len: int = 50,
                  time_info: bool = True, epochs: int = 200, max_minutes: float | None = None, patience: int = 10,
-                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, validate: bool = True,
+                 batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, validate: bool = True,
                  max_validation_users: int | None = 10000, behaviors: tuple[str, ...] | None = None,
                  seed: int = 0, threads: int = 1, checkpoint_dir: str | None = None, progress: bool = False) -> None:
         self.hidden = hidden
