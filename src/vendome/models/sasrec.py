@@ -128,8 +128,8 @@ class SASRec(HistoryScorer, Recommender):
     hidden, layers, heads, dropout, max_len: the network (64 / 2 / 2 / 0.5 / 50: the usual Amazon setting).
     time_info:       add the time-gap bucket embedding.
     epochs, max_minutes, patience, batch_size, lr, weight_decay: training budget and optimizer (see TrainConfig).
-                     A batch is `batch_size` journeys (each trains all its positions); 64 converges in about
-                     half the epochs of 256 on Beauty for the same cost per epoch.
+                     A batch is `batch_size` journeys (each trains all its positions). On Beauty, after 3
+                     epochs, validation NDCG@10 was 0.033 with 64 against 0.017 with 256, same cost per epoch.
     validate:        hold out each journey's last step for early stopping on NDCG@10 (False: train all epochs).
     max_validation_users: subsample of validation journeys (seeded), to bound validation time.
     behaviors:       which behaviors form the journey (None: all).
