@@ -47,7 +47,7 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
 from vendome.models.content import attribute_matrix
-from vendome.models.sasrec import Block, SASRec, _init, attention_mask
+from vendome.models.sasrec import Block, SASRec, SASRecConfig, _init, attention_mask
 from vendome.training.sequences import TIME_BUCKETS, pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
@@ -64,14 +64,9 @@ EXPERT_PHRASES = {"visual": "its look", "textual": "its description", "synergy":
 
 
 @dataclass
-class CAMMSRConfig:
-    n_items: int
-    max_len: int = 50
-    hidden: int = 64
-    layers: int = 2
-    heads: int = 2
-    dropout: float = 0.5
-    time_info: bool = True
+class CAMMSRConfig(SASRecConfig):
+    """SASRec's network settings plus the mixture of experts, the category head and the swap."""
+
     experts: tuple[str, ...] = ("id",)      # in gate order; ("single",) for the one-MLP ablation
     synergy_in_single: bool = False         # the single expert also reads e_t * e_v
     gate_context: bool = True
