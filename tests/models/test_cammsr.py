@@ -147,7 +147,8 @@ def test_expert_switches_choose_the_mixture(boutique):
 def test_dyt_replaces_every_layer_norm_of_the_encoder(boutique):
     data, _, _ = boutique
     net = untrained(data, norm="dyt")
-    norms = [net.ln_in, net.ln_out, *(m for b in net.blocks for m in (b.ln1, b.ln2))]
+    enc = net.encoder
+    norms = [enc.ln_in, enc.ln_out, *(m for b in enc.blocks for m in (b.ln1, b.ln2))]
     assert all(isinstance(m, DyT) and m.alpha.item() == 0.5 for m in norms)
     assert torch.isfinite(net.loss(first_batch(data)))
 

@@ -47,8 +47,8 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
 from vendome.models.content import attribute_matrix
-from vendome.models.sasrec import Block, SASRec, SASRecConfig, _init, attention_mask
-from vendome.training.sequences import TIME_BUCKETS, pad_left
+from vendome.models.sasrec import JourneyEncoder, SASRec, SASRecConfig, _init
+from vendome.training.sequences import pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
 TOKENS = ("id", *CONTENT, "attributes")           # item tokens, eq. (1)
@@ -184,13 +184,7 @@ class CAMMSRNet(nn.Module):
             self.cat_head = nn.Linear(d, labels.shape[1] if cfg.multi_label else int(labels.max()) + 1)
         for view, nbr in (neighbours or {}).items():   # +1 ids, 0 stays padding
             self.register_buffer(f"nbr_{view}", torch.from_numpy(np.concatenate([[0], nbr + 1]).astype(np.int64)))
-        self.pos = nn.Embedding(cfg.max_len, d)
-        self.time = nn.Embedding(TIME_BUCKETS, d) if cfg.time_info else None
-        self.ln_in, self.ln_out = self._norm(d), self._norm(d)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
-        for block in self.blocks:
-            block.ln1, block.ln2 = self._norm(d), self._norm(d)
+        self.encoder = JourneyEncoder(cfg, self._norm)
         self.apply(_init)
         # the gate keeps PyTorch's default init over normalised inputs: at std 0.02 the bilinear q . k starts at a
         # saddle (logits ~1e-6) and the shares would stay uniform for many epochs
@@ -326,14 +320,7 @@ class CAMMSRNet(nn.Module):
         """(B, L) left-padded ids + 1 and time buckets -> (B, L, d) states; `tokens` reuses fused tokens already
         computed, `src` reads some views from other items (the swap)."""
         x = self.embed(items, src)[0] if tokens is None else tokens
-        x = x + self.pos.weight[:items.shape[1]].flip(0)[None]           # position 0 = the latest step
-        if self.time is not None:
-            x = x + self.time(gaps)
-        x = self.drop(self.ln_in(x))
-        mask = attention_mask(items)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln_out(x)
+        return self.encoder(x, items, gaps)
 
     def user_state(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         return self.encode(items, gaps)[:, -1]

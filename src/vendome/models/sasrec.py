@@ -19,6 +19,7 @@ with the same exclusions); scoring then reads the whole journey, held-out step i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
@@ -48,10 +49,10 @@ class SASRecConfig:
 class Block(nn.Module):
     """Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, norm: Callable[[int], nn.Module] = nn.LayerNorm) -> None:
         super().__init__()
         self.heads, self.dropout = heads, dropout
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ln1, self.ln2 = norm(d), norm(d)
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
         self.ffn = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
@@ -65,18 +66,38 @@ class Block(nn.Module):
         return x + self.drop(self.ffn(self.ln2(x)))
 
 
+class JourneyEncoder(nn.Module):
+    """The causal transformer over item tokens, shared by every sequence model: adds the steps-back position and
+    the time-gap embeddings, normalises, runs the blocks. `norm` builds each normalisation layer (LayerNorm, or
+    CAMMSR's DyT option)."""
+
+    def __init__(self, cfg: SASRecConfig, norm: Callable[[int], nn.Module] = nn.LayerNorm) -> None:
+        super().__init__()
+        d = cfg.hidden
+        self.pos = nn.Embedding(cfg.max_len, d)
+        self.time = nn.Embedding(TIME_BUCKETS, d) if cfg.time_info else None
+        self.ln_in, self.ln_out = norm(d), norm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout, norm) for _ in range(cfg.layers))
+
+    def forward(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
+        """(B, L, d) item tokens of left-padded ids + 1 (B, L) and time buckets -> (B, L, d) hidden states."""
+        x = x + self.pos.weight[:items.shape[1]].flip(0)[None]  # position 0 = the latest step
+        if self.time is not None:
+            x = x + self.time(gaps)
+        x = self.drop(self.ln_in(x))
+        mask = attention_mask(items)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_out(x)
+
+
 class SASRecNet(nn.Module):
     def __init__(self, cfg: SASRecConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        d = cfg.hidden
-        self.item = nn.Embedding(cfg.n_items + 1, d, padding_idx=0)
-        self.pos = nn.Embedding(cfg.max_len, d)
-        self.time = nn.Embedding(TIME_BUCKETS, d) if cfg.time_info else None
-        self.ln_in = nn.LayerNorm(d)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout) for _ in range(cfg.layers))
-        self.ln_out = nn.LayerNorm(d)
+        self.item = nn.Embedding(cfg.n_items + 1, cfg.hidden, padding_idx=0)
+        self.encoder = JourneyEncoder(cfg)
         self.apply(_init)
 
     def item_table(self) -> torch.Tensor:
@@ -85,14 +106,7 @@ class SASRecNet(nn.Module):
 
     def encode(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """(B, L) left-padded item ids + 1 and time buckets -> (B, L, d) hidden states."""
-        x = self.item(items) + self.pos.weight[:items.shape[1]].flip(0)[None]  # position 0 = the latest step
-        if self.time is not None:
-            x = x + self.time(gaps)
-        x = self.drop(self.ln_in(x))
-        mask = attention_mask(items)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln_out(x)
+        return self.encoder(self.item(items), items, gaps)
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Full-softmax cross-entropy of every real position's next item."""
