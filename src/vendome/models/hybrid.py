@@ -15,8 +15,14 @@ segment shares around 1e-3, ALS dot products, purchase counts):
 - "rank": catalog percentile. Robust to heavy tails but it erases confidence (a flat component still spreads its
   items evenly over [0, 1]) and costs a sort per row; kept as an option and for ablations.
 
-Weights are never defaults used as-is: `fit` carves a validation split out of its own training data (so it never
-sees the caller's test), fits the components on the validation-train part, searches the simplex for the weights
+Two blenders, both learned on validation data that `fit` carves out of its own training data (so it never sees the
+caller's test); fixed `weights` skip learning:
+- "stacked" (default): component weights that depend on the item's context (age, popularity, recency) plus the
+  context itself as evidence, a logistic regression on several past validation windows; see `stacking.py`. On the
+  demo boutique it is the blend that beats ALS; the simplex weights below do not transfer from one month to the next.
+- "linear": one weight per component on the simplex.
+
+The linear blender fits the components on the validation-train part, searches the simplex for the weights
 that maximise mean NDCG@k on validation users through the serving rules (`top_k`, purchases excluded, out-of-stock
 masked), then refits the components on all of the data. The search scores each validation user's candidate pool
 (the union of every component's top `candidates` items), evaluates the simplex vertices first, so the blend is
@@ -36,19 +42,27 @@ from vendome.data.dataset import Dataset
 from vendome.data.splits import split
 from vendome.evaluate.metrics import per_user_metrics
 from vendome.models.base import Reason, Recommender
+from vendome.models.stacking import CONTEXT_REASONS, SHARE_COLUMNS, ContextFeatures, Pool, StackedBlender
+from vendome.models.stacking import ITEM_FEATURES as ITEM_CONTEXT
 from vendome.recommend import Rules, eligible_items, exclusions, top_k
 
 LABELS = {"visual": "content-visual", "demographic": "pop-segment", "recent": "pop-recent", "text": "content-text",
           "attributes": "content-attributes"}
 NORMALIZATIONS = ("zscore", "rank")
 VALIDATIONS = ("temporal", "loo")
+BLENDERS = ("stacked", "linear")
+DAY = 86_400
 AUTO_COLLABORATIVE = ("als", "ease", "itemknn")
 
 
 class Hybrid(Recommender):
     """Weighted blend of per-user-normalised component scores; weights tuned on a validation split by default.
 
-    weights:            None to tune, or a dict label -> weight (fixed, e.g. for ablations; renormalised to sum 1).
+    weights:            None to learn, or a dict label -> weight (a fixed linear blend, e.g. for ablations;
+                        renormalised to sum 1).
+    blender:            "stacked" (context-dependent weights, several validation windows) or "linear" (simplex).
+    windows:            validation windows of the stacked blender (temporal: consecutive `validation_days` periods
+                        back from the end of the data; loo: always one).
     collaborative:      registry name of the collaborative component ("als", "bpr", "ease", "itemknn"), or "auto":
                         the best of AUTO_COLLABORATIVE on the validation split alone (EASE wins on sparse review
                         data such as Amazon, ALS on click streams such as the demo boutique).
@@ -63,13 +77,16 @@ class Hybrid(Recommender):
 
     name = "hybrid"
 
-    def __init__(self, weights: dict[str, float] | None = None, collaborative: str = "auto", use_text: bool = False,
+    def __init__(self, weights: dict[str, float] | None = None, blender: str = "stacked", windows: int = 5,
+                 collaborative: str = "auto", use_text: bool = False,
                  use_attributes: bool = True, component_params: dict[str, dict[str, Any]] | None = None,
                  normalization: str = "zscore",
                  validation: str = "temporal", validation_days: float = 30.0, k: int = 10, candidates: int = 100,
                  samples: int = 200, refine_steps: int = 30, max_validation_users: int | None = 5000,
                  seed: int = 0, threads: int = 1) -> None:
         self.weights = weights
+        self.blender = blender
+        self.windows = windows
         self.collaborative = collaborative
         self.use_text = use_text
         self.use_attributes = use_attributes
@@ -124,10 +141,15 @@ class Hybrid(Recommender):
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(f"hybrid: normalization must be one of {', '.join(NORMALIZATIONS)}, "
                              f"got {self.normalization!r}")
+        if self.blender not in BLENDERS:
+            raise ValueError(f"hybrid: blender must be one of {', '.join(BLENDERS)}, got {self.blender!r}")
         self.collaborative_, prefit = None, {}
         if self.collaborative == "auto":
             self.collaborative_, prefit = self._choose_collaborative(data)
         specs = self.component_specs()
+        self.stack_ = None
+        if self.weights is None and self.blender == "stacked":
+            return self._fit_stacked(data, specs, prefit)
         if self.weights is not None:
             weights = self._fixed_weights(specs)
             self.tuning_ = {"mode": "fixed", "dropped": {}}
@@ -145,6 +167,97 @@ class Hybrid(Recommender):
         self.n_users_ = data.n_users
         self.n_items_ = data.n_items
         return self
+
+    def _fit_stacked(self, data: Dataset, specs: dict[str, tuple[str, dict]], prefit: dict[str, Recommender]) -> Self:
+        """Learn the stacked blender on the validation windows, then refit the components and context on all data."""
+        pools, windows, dropped = [], [], {}
+        labels = list(specs)
+        for w, (train, vsplit, now) in enumerate(self._windows(data)):
+            todo = {k: v for k, v in specs.items() if k in labels and not (w == 0 and k in prefit)}
+            fitted, lost = _fit_components(train, todo)
+            if w == 0:
+                fitted.update({k: m for k, m in prefit.items() if k in labels})
+            dropped.update(lost)
+            labels = [label for label in labels if label in fitted]
+            if not labels:
+                raise ValueError(f"hybrid: no component could be fitted ({dropped})")
+            models = [fitted[label] for label in labels]
+            users = vsplit.users
+            if self.max_validation_users and len(users) > self.max_validation_users:
+                users = np.sort(np.random.default_rng(self.seed + w).choice(users, self.max_validation_users,
+                                                                            replace=False))
+            eligible = eligible_items(data, Rules(), now=now)
+            exclude = exclusions(train, Rules())
+
+            def blocked(batch, exclude=exclude, eligible=eligible):
+                return (np.asarray(exclude[batch].todense()) > 0) | ~eligible[None, :]
+
+            def z_scores(batch, models=models):
+                return [normalize(m.score(batch), self.normalization) for m in models]
+
+            pool = Pool.build(z_scores, ContextFeatures.fit(train, now=now), users, vsplit.test, blocked=blocked,
+                              size=self.candidates)
+            pools.append((labels, pool))
+            windows.append({"cutoff": int(now), "n_users": int(len(users)), "n_targets": int(pool.n_targets.sum()),
+                            "candidates_per_user": round(len(pool.hits) / max(len(users), 1), 1)})
+        if not pools:
+            raise ValueError(f"hybrid: the {self.validation!r} validation split of {data.name!r} has no user with a "
+                             "target event to validate on; use validation='loo', a longer validation_days, or "
+                             "fixed weights")
+        keep = [[labels_w.index(label) for label in labels] for labels_w, _ in pools]
+        pools = [Pool(p.z[:, cols], p.context, p.hits, p.group, p.n_targets) for (_, p), cols in zip(pools, keep,
+                                                                                                          strict=True)]
+        stack = StackedBlender(k=self.k, seed=self.seed).fit(pools)
+        self.components_, lost = _fit_components(data, {label: specs[label] for label in labels})
+        if lost:
+            raise ValueError(f"hybrid: component(s) {', '.join(lost)} ran on the validation windows but not on all "
+                             f"of the data ({lost})")
+        self.stack_, self.labels_ = stack, labels
+        self.context_ = ContextFeatures.fit(data)
+        self.attribute_values_ = {col: data.products[col].fillna("").astype(str).to_numpy()
+                                  for col in SHARE_COLUMNS if col in data.products}
+        eff = stack.effective_weights(self.context_.item).mean(axis=1)
+        self.weights_ = {label: float(eff[m]) for m, label in enumerate(labels)}
+        single = {label: float(np.concatenate([p.ndcg(p.z[:, m], self.k) for p in pools]).mean())
+                  for m, label in enumerate(labels)}
+        names = self.context_.names
+        self.tuning_ = {
+            "mode": "stacked", "metric": f"ndcg@{self.k}", "normalization": self.normalization,
+            "validation": {"protocol": self.validation, "windows": windows, "cutoff": windows[0]["cutoff"]},
+            "single": single, "blend": stack.cv_ndcg_[stack.C_], "C": stack.C_,
+            "cv_ndcg": {str(c): v for c, v in stack.cv_ndcg_.items()},
+            "coefficients": {
+                "component": {label: float(stack.w_[m]) for m, label in enumerate(labels)},
+                "component_x_item": {label: dict(zip(ITEM_CONTEXT, map(float, stack.v_[m]), strict=True))
+                                     for m, label in enumerate(labels)},
+                "context": dict(zip(names, map(float, stack.c_), strict=True)),
+            },
+            "mean_effective_weights": self.weights_, "dropped": dropped, "seed": self.seed,
+            "collaborative": specs["collaborative"][0],
+            "collaborative_candidates": getattr(self, "collaborative_scores_", None),
+        }
+        self.n_users_, self.n_items_ = data.n_users, data.n_items
+        return self
+
+    def _windows(self, data: Dataset):
+        """(train, validation split, cutoff) of each validation window, most recent first."""
+        if self.validation == "loo":
+            vsplit = split(data, "loo")
+            if len(vsplit.users):
+                yield vsplit.train, vsplit, float(vsplit.train.interactions["timestamp"].max())
+            return
+        inter = data.interactions
+        end = int(inter["timestamp"].max())
+        for w in range(max(self.windows, 1)):
+            base = data if w == 0 else data.with_interactions(
+                inter[inter["timestamp"].to_numpy() < end - w * self.validation_days * DAY])
+            cutoff = int(end - (w + 1) * self.validation_days * DAY)
+            if len(base.interactions) == 0 or (base.interactions["timestamp"] < cutoff).sum() == 0:
+                return
+            vsplit = split(base, "temporal", cutoff=cutoff)
+            if len(vsplit.users) == 0:
+                continue
+            yield vsplit.train, vsplit, float(cutoff)
 
     def _choose_collaborative(self, data: Dataset) -> tuple[str, dict[str, Recommender]]:
         """The collaborative model with the best validation NDCG on its own, and that model fitted on the
@@ -233,6 +346,10 @@ class Hybrid(Recommender):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted("weights_")
+        if getattr(self, "stack_", None) is not None:
+            users = np.asarray(users, dtype=np.int64)
+            z = list(self.component_scores(users).values())
+            return self.stack_.score(z, self.context_, users)
         out = None
         for label, z in self.component_scores(users).items():
             z *= self.weights_[label]
@@ -242,6 +359,8 @@ class Hybrid(Recommender):
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """The reason of the component that contributed most, with every component's share of the blend."""
         items = np.asarray(items)
+        if getattr(self, "stack_", None) is not None:
+            return self._explain_stacked(user, items)
         normalised = self.component_scores(np.array([user]))
         parts = {label: self.weights_[label] * z[0, items] for label, z in normalised.items()}
         labels = list(parts)
@@ -260,6 +379,53 @@ class Hybrid(Recommender):
             signals.update({f"{label}_weight": float(self.weights_[label]) for label in labels})
             reasons.append(Reason(inner.code, f"{inner.text} (blend: {mix})", signals))
         return reasons
+
+
+    def contributions(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Stacked blend: each component's and each context feature's additive part of the score of `items`
+        (components z_m * effective weight; context c_g * (value - mean over the training candidates))."""
+        stack, users = self.stack_, np.array([user])
+        eff = stack.effective_weights(self.context_.item[items])
+        parts = {label: z[0, items] * eff[m] for m, (label, z) in enumerate(self.component_scores(users).items())}
+        for g, (name, block) in enumerate(self.context_.blocks(users)):
+            parts[name] = stack.c_[g] * (np.asarray(block)[0, items] - stack.context_mean_[g])
+        return parts
+
+    def _explain_stacked(self, user: int, items: np.ndarray) -> list[Reason]:
+        parts = self.contributions(user, items)
+        labels = list(parts)
+        contrib = np.stack([parts[label] for label in labels], axis=1)
+        positive = np.maximum(contrib, 0.0)
+        totals = positive.sum(1, keepdims=True)
+        shares = np.divide(positive, totals, out=np.zeros_like(positive), where=totals > 0)
+        reasons = []
+        for k, item in enumerate(items):
+            order = np.argsort(-shares[k])
+            top = labels[int(order[0])]
+            if top in self.components_:
+                inner = self.components_[top].explain(user, np.array([item]))[0]
+                code, text = inner.code, inner.text
+            else:
+                code, text = self._context_reason(top, int(item))
+            mix = ", ".join(f"{labels[m]} {shares[k, m]:.0%}" for m in order[:4] if shares[k, m] >= 0.05)
+            signals = {f"{label}_share": float(shares[k, m]) for m, label in enumerate(labels)}
+            signals.update({f"{label}_weight": float(w) for label, w in zip(
+                self.labels_, self.stack_.effective_weights(self.context_.item[[item]])[:, 0], strict=True)})
+            reasons.append(Reason(code, f"{text} (blend: {mix})", signals))
+        return reasons
+
+    def _context_reason(self, feature: str, item: int) -> tuple[str, str]:
+        if feature in CONTEXT_REASONS:
+            code, text = CONTEXT_REASONS[feature]
+            return code, text[0].upper() + text[1:]
+        if feature.startswith("taste_"):
+            col = feature.removeprefix("taste_")
+            values = self.attribute_values_.get(col)
+            value = str(values[item]).strip() if values is not None and values[item] is not None else ""
+            label = col.replace("_", " ")
+            return f"taste_{col}", (f"In {value}, a {label} you often choose" if value
+                                    else f"A {label} you often choose")
+        return "blend", "Ranked by the blend"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
