@@ -47,7 +47,7 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
 from vendome.models.content import attribute_matrix
-from vendome.models.sasrec import JourneyEncoder, SASRec, SASRecConfig, _init
+from vendome.models.sasrec import JourneyEncoder, SASRec, SASRecConfig, _init, weighted_cross_entropy
 from vendome.training.sequences import pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
@@ -326,14 +326,15 @@ class CAMMSRNet(nn.Module):
         return self.encode(items, gaps)[:, -1]
 
     # ------------------------------------------------------------------------------------ eqs. (4), (6)-(8)
-    def losses(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def losses(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         """The active terms: "rec" always, "cat" with a category head, "swap" with the modality swap."""
-        items, gaps, targets = batch
+        items, gaps, targets, weights = batch
         catalog = self.catalog_views()
         h, _, q = self.embed(items, catalog=catalog)
         states = self.encode(items, gaps, tokens=h)
         real = targets > 0
-        out = {"rec": F.cross_entropy(states[real] @ self.catalog(catalog)[0].T, targets[real] - 1)}  # (6)
+        out = {"rec": weighted_cross_entropy(states[real] @ self.catalog(catalog)[0].T, targets[real] - 1,
+                                             weights[real])}                                        # (6)
         if self.cat_head is not None:
             out["cat"] = self.category_loss(q[real], items[real])                                  # (4)
         if self.swapping:
@@ -341,7 +342,7 @@ class CAMMSRNet(nn.Module):
             out["swap"] = info_nce(states[:, -1], swapped, targets[:, -1], self.cfg.temperature)  # (7)
         return out
 
-    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         terms = self.losses(batch)                                                                 # (8)
         loss = terms["rec"]
         if "cat" in terms:
@@ -420,13 +421,14 @@ class CAMMSR(SASRec):
                  swap_within_category: bool = True, norm: str = "layernorm", epochs: int = 200,
                  max_minutes: float | None = None, patience: int = 10, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 0.0, validate: bool = True, max_validation_users: int | None = 10000,
-                 behaviors: tuple[str, ...] | None = None, seed: int = 0, threads: int = 1,
-                 checkpoint_dir: str | None = None, progress: bool = False) -> None:
+                 behaviors: tuple[str, ...] | None = None, browse_weight: float = 1.0, seed: int = 0,
+                 threads: int = 1, checkpoint_dir: str | None = None, progress: bool = False) -> None:
         super().__init__(hidden=hidden, layers=layers, heads=heads, dropout=dropout, max_len=max_len,
                          time_info=time_info, epochs=epochs, max_minutes=max_minutes, patience=patience,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, validate=validate,
-                         max_validation_users=max_validation_users, behaviors=behaviors, seed=seed, threads=threads,
-                         checkpoint_dir=checkpoint_dir, progress=progress)
+                         max_validation_users=max_validation_users, behaviors=behaviors,
+                         browse_weight=browse_weight, seed=seed, threads=threads, checkpoint_dir=checkpoint_dir,
+                         progress=progress)
         self.modalities = modalities
         self.attribute_columns = attribute_columns
         self.feature_dim = feature_dim

@@ -108,16 +108,21 @@ class SASRecNet(nn.Module):
         """(B, L) left-padded item ids + 1 and time buckets -> (B, L, d) hidden states."""
         return self.encoder(self.item(items), items, gaps)
 
-    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Full-softmax cross-entropy of every real position's next item."""
-        items, gaps, targets = batch
+    def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Full-softmax cross-entropy of every real position's next item, weighted by the step's behavior."""
+        items, gaps, targets, weights = batch
         h = self.encode(items, gaps)
         real = targets > 0
-        logits = h[real] @ self.item_table().T
-        return F.cross_entropy(logits, targets[real] - 1)
+        return weighted_cross_entropy(h[real] @ self.item_table().T, targets[real] - 1, weights[real])
 
     def user_state(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         return self.encode(items, gaps)[:, -1]
+
+
+def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy with per-row weights (sum w * ce / sum w); plain mean when every weight is 1."""
+    ce = F.cross_entropy(logits, targets, reduction="none")
+    return (ce * weights).sum() / weights.sum().clamp_min(1e-8)
 
 
 def attention_mask(items: torch.Tensor) -> torch.Tensor:
@@ -147,6 +152,9 @@ class SASRec(HistoryScorer, Recommender):
     validate:        hold out each journey's last step for early stopping on NDCG@10 (False: train all epochs).
     max_validation_users: subsample of validation journeys (seeded), to bound validation time.
     behaviors:       which behaviors form the journey (None: all).
+    browse_weight:   loss weight of next steps that hold no target behavior (views, clicks, carts left behind);
+                     purchase steps weigh 1. On data where every step is a purchase (Amazon) it changes nothing.
+                     Validation always holds out each journey's last purchase, the step the model is judged on.
     seed, threads, checkpoint_dir, progress: see TrainConfig.
     """
 
@@ -156,7 +164,8 @@ class SASRec(HistoryScorer, Recommender):
                  time_info: bool = True, epochs: int = 200, max_minutes: float | None = None, patience: int = 10,
                  batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, validate: bool = True,
                  max_validation_users: int | None = 10000, behaviors: tuple[str, ...] | None = None,
-                 seed: int = 0, threads: int = 1, checkpoint_dir: str | None = None, progress: bool = False) -> None:
+                 browse_weight: float = 1.0, seed: int = 0, threads: int = 1, checkpoint_dir: str | None = None,
+                 progress: bool = False) -> None:
         self.hidden = hidden
         self.layers = layers
         self.heads = heads
@@ -172,6 +181,7 @@ class SASRec(HistoryScorer, Recommender):
         self.validate = validate
         self.max_validation_users = max_validation_users
         self.behaviors = behaviors
+        self.browse_weight = browse_weight
         self.seed = seed
         self.threads = threads
         self.checkpoint_dir = checkpoint_dir
@@ -199,10 +209,14 @@ class SASRec(HistoryScorer, Recommender):
         self._remember_history(data, data.matrix())
         validate, train_seqs = None, journeys
         if self.validate:
-            train_seqs, users, targets = journeys.hold_out_last(min_length=3)
-            held_from = np.array([journeys.times[u][-1] for u in users], dtype=np.int64)
+            purchases = journeys.intent is not None and any(x.any() for x in journeys.intent)
+            train_seqs, users, targets = journeys.hold_out_last(min_length=3, intent_only=purchases)
+            held_from = np.array([journeys.times[u][len(train_seqs.items[u])] for u in users], dtype=np.int64)
             validate = self._validator(data, train_seqs, users, targets, held_from)
-        batches = NextItemBatches(train_seqs, self.max_len, self.batch_size, seed=self.seed)
+        if not 0.0 <= self.browse_weight <= 1.0:
+            raise ValueError(f"{self.name}: browse_weight must be in [0, 1], got {self.browse_weight}")
+        batches = NextItemBatches(train_seqs, self.max_len, self.batch_size, seed=self.seed,
+                                  browse_weight=self.browse_weight)
         self.history_: History = Trainer(self.net_, self.train_config()).fit(batches, validate)
         self.sequences_ = journeys
         return self

@@ -3,6 +3,10 @@
 Item ids are shifted by one so 0 is padding. Sequences are left-padded: the last column is always the most recent
 event, which is the state a recommendation is made from. A run of events on the same piece (view, click,
 wishlist, cart) is one step of the journey: consecutive repeats collapse to their first timestamp.
+
+Each step also records whether it holds a target behavior (a purchase), so training can weigh the steps a client
+commits to above the ones she only browses, and validation can hold out her last purchase rather than her last
+click: on a boutique most steps are views, and a model judged on views learns to predict views.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Sequences:
 
     items: list[np.ndarray]   # dense item indices, oldest first
     times: list[np.ndarray]   # unix seconds, same lengths
+    intent: list[np.ndarray] | None = None  # bool, same lengths: the step holds a target behavior (None: all do)
 
     @classmethod
     def from_dataset(cls, data: Dataset, behaviors: tuple[str, ...] | None = None,
@@ -36,13 +41,15 @@ class Sequences:
         users = df["user"].to_numpy()
         items = df["item"].to_numpy(np.int64)
         times = df["timestamp"].to_numpy(np.int64)
+        intent = df["behavior"].isin(data.target_behaviors).to_numpy()
         if collapse_repeats and len(df):
             keep = np.ones(len(df), dtype=bool)
             keep[1:] = (items[1:] != items[:-1]) | (users[1:] != users[:-1])
+            intent = np.maximum.reduceat(intent, np.flatnonzero(keep))  # a run holds a purchase if any event does
             users, items, times = users[keep], items[keep], times[keep]
         bounds = np.searchsorted(users, np.arange(data.n_users + 1))
-        return cls([items[bounds[u]:bounds[u + 1]] for u in range(data.n_users)],
-                   [times[bounds[u]:bounds[u + 1]] for u in range(data.n_users)])
+        cut = [slice(bounds[u], bounds[u + 1]) for u in range(data.n_users)]
+        return cls([items[c] for c in cut], [times[c] for c in cut], [intent[c] for c in cut])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -50,16 +57,28 @@ class Sequences:
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(s) for s in self.items), dtype=np.int64, count=len(self.items))
 
-    def hold_out_last(self, min_length: int = 2) -> tuple[Sequences, np.ndarray, np.ndarray]:
-        """(prefixes, users, last items): the last event of every journey of at least `min_length` steps is held
-        out for validation; shorter journeys stay whole for training."""
-        lengths = self.lengths()
-        users = np.flatnonzero(lengths >= min_length)
-        targets = np.array([self.items[u][-1] for u in users], dtype=np.int64)
-        held = set(users.tolist())
-        items = [s[:-1] if u in held else s for u, s in enumerate(self.items)]
-        times = [s[:-1] if u in held else s for u, s in enumerate(self.times)]
-        return Sequences(items, times), users, targets
+    def intent_of(self, u: int) -> np.ndarray:
+        return self.intent[u] if self.intent is not None else np.ones(len(self.items[u]), dtype=bool)
+
+    def hold_out_last(self, min_length: int = 2, intent_only: bool = False
+                      ) -> tuple[Sequences, np.ndarray, np.ndarray]:
+        """(prefixes, users, held-out items): the last step of every journey of at least `min_length` steps is
+        held out for validation, and with `intent_only` the last step holding a target behavior (a purchase),
+        everything from it on leaving training. Journeys with nothing to hold out stay whole."""
+        cut = np.full(len(self.items), -1, dtype=np.int64)
+        for u, s in enumerate(self.items):
+            steps = np.flatnonzero(self.intent_of(u)) if intent_only else np.arange(len(s))
+            steps = steps[steps >= min_length - 1]
+            if len(steps):
+                cut[u] = steps[-1]
+        users = np.flatnonzero(cut >= 0)
+        targets = np.array([self.items[u][cut[u]] for u in users], dtype=np.int64)
+
+        def prefix(seqs: list[np.ndarray]) -> list[np.ndarray]:
+            return [s[:cut[u]] if cut[u] >= 0 else s for u, s in enumerate(seqs)]
+
+        intent = prefix(self.intent) if self.intent is not None else None
+        return Sequences(prefix(self.items), prefix(self.times), intent), users, targets
 
 
 def time_buckets(times: np.ndarray) -> np.ndarray:
@@ -89,6 +108,9 @@ class NextItemBatches:
     prefix into its own sample as RecBole does). Journeys longer than max_len + 1 are cut into windows ending
     at the last step, so old history still trains without paying for long attention spans.
 
+    `browse_weight` is the loss weight of a target step without a target behavior (a view, a click, a cart she
+    left); steps holding a purchase weigh 1. 1.0 is plain SASRec, 0.0 learns from purchases only.
+
     `rank` / `world_size` shard the windows for data-parallel training (each process sees its own slice of the
     same seeded permutation).
     """
@@ -99,6 +121,7 @@ class NextItemBatches:
     seed: int = 0
     rank: int = 0
     world_size: int = 1
+    browse_weight: float = 1.0
 
     def __post_init__(self) -> None:
         self.buckets = [time_buckets(t) for t in self.seqs.times]
@@ -110,6 +133,9 @@ class NextItemBatches:
                 windows.append((u, max(0, end - self.max_len - 1), end))
                 end -= self.max_len
         self.windows = np.array(windows, dtype=np.int64).reshape(-1, 3)
+        if self.browse_weight == 0 and len(self.windows):  # a window with no purchase to predict teaches nothing
+            useful = [self.seqs.intent_of(int(u))[a + 1:b].any() for u, a, b in self.windows]
+            self.windows = self.windows[np.array(useful, dtype=bool)]
         if len(self.windows) == 0:
             raise ValueError("no journey has two steps or more: nothing to learn a next item from")
 
@@ -117,8 +143,9 @@ class NextItemBatches:
         per_rank = -(-len(self.windows) // self.world_size)
         return -(-per_rank // self.batch_size)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Batches of (input items, input time buckets, target items), each (B, width); 0 marks padding.
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Batches of (input items, input time buckets, target items, target weights), each (B, width); 0 marks
+        padding.
 
         Windows of similar length share a batch (shuffled pools of 50 batches, sorted by length within a pool,
         batches in random order), and each batch is only as wide as its longest window: on short-journey data
@@ -136,11 +163,12 @@ class NextItemBatches:
         for k in rng.permutation(len(batches)):
             yield self._batch(self.windows[batches[k]])
 
-    def _batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _batch(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         width = int((rows[:, 2] - rows[:, 1]).max()) - 1
         inp = np.zeros((len(rows), width), dtype=np.int64)
         gap = np.zeros_like(inp)
         tgt = np.zeros_like(inp)
+        weight = np.zeros((len(rows), width), dtype=np.float32)
         for r, (u, a, b) in enumerate(rows):
             s = self.seqs.items[u][a:b] + 1
             t = self.buckets[u][a:b]
@@ -148,4 +176,5 @@ class NextItemBatches:
             inp[r, width - m:] = s[:-1]
             gap[r, width - m:] = t[:-1]
             tgt[r, width - m:] = s[1:]
-        return torch.from_numpy(inp), torch.from_numpy(gap), torch.from_numpy(tgt)
+            weight[r, width - m:] = np.where(self.seqs.intent_of(u)[a + 1:b], 1.0, self.browse_weight)
+        return torch.from_numpy(inp), torch.from_numpy(gap), torch.from_numpy(tgt), torch.from_numpy(weight)
