@@ -5,7 +5,7 @@
 One split, every model fitted per seed, paired Wilcoxon tests on per-user NDCG@10: the stacked hybrid (the
 default) against each component and against the linear blend (one simplex weight per component). Prints the
 stacked blender's validation record (windows, leave-one-month-out NDCG per L2 strength, coefficients) and writes
-bench/out/hybrid_demo.json.
+bench/out/hybrid_<workspace folder name>.json.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 
 from common import OUT, seeds
 from vendome.data.splits import split
+from vendome.evaluate.report import to_jsonable
 from vendome.evaluate.run import run_protocol
 from vendome.models import make_model
 from vendome.pipeline import training_data
@@ -46,9 +47,9 @@ def main() -> None:
     record = {k: stacked.tuning_[k] for k in ("validation", "single", "blend", "C", "cv_ndcg", "coefficients")}
     print("\nstacked blender, seed 0:", json.dumps({k: record[k] for k in ("single", "blend", "cv_ndcg")}, indent=1))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "hybrid_demo.json").write_text(json.dumps({"report": report, "stacked_seed0": record}, indent=1,
-                                                     default=float))
-    print(f"wrote {OUT / 'hybrid_demo.json'}")
+    out = OUT / f"hybrid_{args.workspace.rstrip('/').split('/')[-1]}.json"
+    out.write_text(json.dumps(to_jsonable({"report": report, "stacked_seed0": record}), indent=1))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
