@@ -204,9 +204,8 @@ class Hybrid(Recommender):
             raise ValueError(f"hybrid: the {self.validation!r} validation split of {data.name!r} has no user with a "
                              "target event to validate on; use validation='loo', a longer validation_days, or "
                              "fixed weights")
-        keep = [[labels_w.index(label) for label in labels] for labels_w, _ in pools]
-        pools = [Pool(p.z[:, cols], p.context, p.hits, p.group, p.n_targets) for (_, p), cols in zip(pools, keep,
-                                                                                                          strict=True)]
+        pools = [Pool(p.z[:, [ran.index(label) for label in labels]], p.context, p.hits, p.group, p.n_targets)
+                 for ran, p in pools]  # keep the components that ran on every window, in one order
         stack = StackedBlender(k=self.k, seed=self.seed).fit(pools)
         self.components_, lost = _fit_components(data, {label: specs[label] for label in labels})
         if lost:
