@@ -3,7 +3,11 @@
     .venv/bin/python bench/bench_cammsr.py --dataset demo --workspace workspace --seeds 0,1,2
     .venv/bin/python bench/bench_cammsr.py --dataset Beauty --seeds 0,1,2
     options: --variants full,no-category,no-swap,no-synergy,single-expert   --set key=value (both models)
-             --max-minutes M (per fit)
+             --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)
+
+Each fitted model is saved under bench/out/fits/cammsr_<dataset>/ (keyed by variant, seed and settings) and
+reused by later calls with the same settings, so seeds can be fitted by parallel processes (one thread each, with
+`--fits-only --set threads=1`) and one last call without `--fits-only` evaluates all of them side by side.
 
 Every model is fitted per seed on the same split and evaluated through `recommend` (demo: temporal, last 30 days,
 purchases as targets; Beauty: leave-one-out with item attributes as the categorical modality). Paired Wilcoxon
@@ -18,6 +22,7 @@ Writes bench/out/cammsr_<dataset>.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 
@@ -29,6 +34,7 @@ from common import OUT, seeds, shared_folder, workspace
 from vendome.data.splits import split
 from vendome.evaluate.run import evaluate
 from vendome.models import make_model
+from vendome.models.base import Recommender
 from vendome.pipeline import parse_settings, peak_memory_mb
 
 VARIANTS = {"full": {}, "no-category": {"category_guidance": False}, "no-swap": {"swap": False},
@@ -78,6 +84,31 @@ def gate_vs_truth(model, data, export) -> dict:
             "categories_spearman": float(rho_cat), "by_category": by_cat.round(3).reset_index().to_dict("records")}
 
 
+def _fit_path(dataset: str, name: str, params: dict, seed: int):
+    """Where a fit is kept: the settings that change the model (not threads or progress) name the file."""
+    keep = {k: v for k, v in sorted(params.items()) if k not in ("threads", "progress")}
+    key = hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    slug = name.replace(" ", "").replace("(", "-").replace(")", "")
+    return OUT / "fits" / f"cammsr_{dataset.lower()}" / f"{slug}_seed{seed}_{key}.pkl"
+
+
+def fit_or_load(dataset: str, name: str, model_name: str, params: dict, seed: int, train
+                ) -> tuple[Recommender, dict]:
+    """The saved fit of these settings and seed, or a new one (saved with its training record)."""
+    path = _fit_path(dataset, name, params, seed)
+    if path.exists() and path.with_suffix(".json").exists():
+        return Recommender.load(path), json.loads(path.with_suffix(".json").read_text())
+    t0 = time.perf_counter()
+    model = make_model(model_name, seed=seed, **params).fit(train)
+    h = model.history_
+    info = {"seed": seed, "fit_s": round(time.perf_counter() - t0, 1), "epochs": len(h.losses),
+            "best_epoch": h.best_epoch + 1, "stopped": h.stopped,
+            "s_per_epoch": round(float(np.mean(h.epoch_seconds)), 1), "validation": h.metrics}
+    model.save(path)
+    path.with_suffix(".json").write_text(json.dumps(info, default=str))
+    return model, info
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="demo", choices=["demo", "Beauty", "Sports_and_Outdoors"])
@@ -86,6 +117,7 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--max-minutes", type=float, default=None)
+    ap.add_argument("--fits-only", action="store_true", help="fit and save the models, skip the evaluation")
     args = ap.parse_args()
     data, sp = load(args)
     params = DEFAULTS | parse_settings(args.set) | ({"max_minutes": args.max_minutes} if args.max_minutes else {})
@@ -96,13 +128,11 @@ def main() -> None:
     t_all = time.perf_counter()
     for seed in seeds(args.seeds):
         for name, (model_name, extra) in specs.items():
-            t0 = time.perf_counter()
-            model = make_model(model_name, seed=seed, **params, **extra).fit(sp.train)
-            h = model.history_
-            fits[name].append({"seed": seed, "fit_s": round(time.perf_counter() - t0, 1), "epochs": len(h.losses),
-                               "best_epoch": h.best_epoch + 1, "stopped": h.stopped})
+            fitted[name][seed], info = fit_or_load(args.dataset, name, model_name, params | extra, seed, sp.train)
+            fits[name].append(info)
             print(f"{name} seed {seed}: {fits[name][-1]}", flush=True)
-            fitted[name][seed] = model
+    if args.fits_only:
+        return
     pairs = [("cammsr", n) for n in specs if n != "cammsr"] if "cammsr" in specs else []
     rep = evaluate(sp, fitted, progress=False, pairs=pairs)
     out = {"dataset": args.dataset, "params": params, "split": sp.info, "fits": fits,

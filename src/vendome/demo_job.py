@@ -7,6 +7,7 @@ new products), the run time and peak memory, and writes the JSON and HTML report
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def print_checks(report: dict) -> None:
                   f"  ({new['targets']} targets, {new['users']} users)")
 
 
+def install_demo_rules(ws: Workspace) -> Path:
+    """The house's guardrails (fine jewelry never beside the diffusion line, price band, diversity) as the
+    workspace's rules file, unless the workspace already has one (a merchandiser's edits are kept)."""
+    from vendome.rules.policy import DEMO_RULES
+
+    path = ws.root / "rules.yaml"
+    if not path.exists():
+        shutil.copyfile(DEMO_RULES, path)
+    return path
+
+
 def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int, ...] = (0, 1, 2),
              threads: int = 2, test_days: float = 30) -> dict:
     t0 = time.perf_counter()
@@ -59,6 +71,7 @@ def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int,
 
     _stage("validating and ingesting the export")
     print(ingest_folder(export, ws))
+    install_demo_rules(ws)
 
     _stage("embedding images (MobileNetV2) and texts (MiniLM); cached by content hash")
     data = training_data(ws, threads=threads)

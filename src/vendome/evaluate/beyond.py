@@ -34,6 +34,7 @@ import scipy.sparse as sp
 from vendome.data.dataset import Dataset
 from vendome.evaluate.metrics import hit_matrix, per_user_metrics, summarize
 from vendome.recommend import OUT_OF_STOCK
+from vendome.rules.guard import price_tiers  # noqa: F401  (the report's tiers are the price band's)
 
 TIER_NAMES = ("entry", "mid", "high", "top")
 WARM_MAX = 4            # warm users have 1..WARM_MAX training interactions
@@ -123,17 +124,6 @@ def nanmean(values: np.ndarray) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------- price tiers
-def price_tiers(products: pd.DataFrame) -> np.ndarray:
-    """Price quartile of each item within its category: 0 entry .. 3 top; -1 when it cannot be told."""
-    price = pd.to_numeric(products.get("price", pd.Series(np.nan, index=products.index)), errors="coerce")
-    price = price.where(price > 0)  # public loaders write 0.0 for "price unknown"
-    groups = _attribute(products, "category").to_numpy()
-    pct = price.groupby(groups).rank(pct=True, method="average")
-    spread = price.groupby(groups).transform("nunique") > 1  # one price for a whole category ranks nothing
-    tier = np.clip(np.ceil(pct.to_numpy() * 4) - 1, 0, 3)
-    return np.where(np.isnan(tier) | ~spread.to_numpy(), -1, tier).astype(np.int8)
-
-
 def price_tier_consistency(items: np.ndarray, users: np.ndarray, train: Dataset, tiers: np.ndarray) -> np.ndarray:
     """Per user, share of recommended items within one tier of a tier bought in training (NaN if not defined)."""
     bought = train.target_matrix().tocoo()

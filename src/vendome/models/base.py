@@ -4,9 +4,10 @@
     scores = model.score(users)            # (len(users), n_items) float32, higher is better
     model.explain(user, items)             # per-item reasons
     model.save(path); Recommender.load(path)
+    model.forget(users)                    # erase what it holds about these users (right to be forgotten)
 
 Hyper-parameters live in `__init__` (keyword arguments, stored unchanged); learned state ends in `_` and is set by
-`fit` only. `score` takes dense user indices of the Dataset the model was fitted on.
+`fit` only (and scrubbed by `forget`). `score` takes dense user indices of the Dataset the model was fitted on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
 
@@ -53,6 +55,28 @@ class Recommender(ABC):
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """One reason per item; models override with their own signals."""
         return [Reason(self.reason_code, self.reason_text.format(name=self.name)) for _ in items]
+
+    # -------------------------------------------------------------- erasure
+    def forget(self, users: np.ndarray) -> Self:
+        """Erase what the model holds about these users, in place; returns self.
+
+        Afterwards `score(users)` is what a client with no history gets and `explain` names none of their items.
+        This default is for models that keep nothing per user (global popularity); models with per-user state
+        (histories, user factors, segments, journeys) override it. Parameters learned from everyone (item factors,
+        similarities, popularity) keep the users' share of the aggregate until the next fit on data without them.
+        """
+        self._users_to_forget(users)
+        return self
+
+    def _users_to_forget(self, users: np.ndarray) -> np.ndarray:
+        """Distinct dense user indices, checked against the fitted data when the model records its size."""
+        users = np.unique(np.asarray(users, dtype=np.int64).reshape(-1))
+        n_users = getattr(self, "n_users_", None)
+        if n_users is not None and len(users) and (users[0] < 0 or users[-1] >= n_users):
+            bad = users[(users < 0) | (users >= n_users)][:5].tolist()
+            raise IndexError(f"{self.name}: cannot forget user indices {bad}: outside the fitted dataset "
+                             f"(0..{n_users - 1})")
+        return users
 
     # -------------------------------------------------------------- sklearn-like parameters
     @classmethod
@@ -97,3 +121,15 @@ class Recommender(ABC):
     def _check_fitted(self, attr: str) -> None:
         if not hasattr(self, attr):
             raise RuntimeError(f"{self.name} is not fitted: call fit(data) first")
+
+
+def drop_rows(matrix: sp.spmatrix, rows: np.ndarray) -> sp.csr_matrix:
+    """The matrix (as csr, same shape and dtype) with every stored entry of `rows` removed: those users' rows become
+    empty, exactly as for a user who never had any; other rows are untouched."""
+    m = matrix.tocsr()
+    gone = np.zeros(m.shape[0], dtype=bool)
+    gone[np.asarray(rows, dtype=np.int64)] = True
+    counts = np.where(gone, 0, np.diff(m.indptr))
+    keep = ~np.repeat(gone, np.diff(m.indptr))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(m.indptr.dtype)
+    return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape, dtype=m.dtype)

@@ -46,6 +46,12 @@ class _Factorization(HistoryScorer, Recommender):
         scores = self._cold_to_popularity(scores, self.history_[users])
         return scores
 
+    def forget(self, users: np.ndarray) -> Self:
+        """Her history goes and her factor row becomes zeros (a cold client's), so she falls back to popularity."""
+        super().forget(users)
+        self.user_factors_[self._users_to_forget(users)] = 0.0
+        return self
+
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """The history item whose latent factors are closest to each recommendation, weighted by her signal."""
         self._check_fitted("item_factors_")

@@ -355,6 +355,15 @@ class Hybrid(Recommender):
             out = z if out is None else out + z
         return out.astype(np.float32, copy=False)
 
+    def forget(self, users: np.ndarray) -> Self:
+        """Every component forgets them, and so does the stacked blender's per-user context."""
+        users = self._users_to_forget(users)
+        for model in self.components_.values():
+            model.forget(users)
+        if getattr(self, "context_", None) is not None:
+            self.context_.forget(users)
+        return self
+
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """The reason of the component that contributed most, with every component's share of the blend."""
         items = np.asarray(items)

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
-from vendome.models.base import Reason, Recommender
+from vendome.models.base import Reason, Recommender, drop_rows
 
 DAY = 86_400
 
@@ -111,6 +111,11 @@ class HistoryNotes:
         code = int(self.strongest[user, item])
         return BEHAVIOR_ORDER[code - 1] if code else None
 
+    def forget(self, users: np.ndarray) -> None:
+        """No more notes on these clients: what they did, and their gender behind the pronoun."""
+        self.strongest = drop_rows(self.strongest, users)
+        self.pronouns[users] = "the client"
+
     def phrase(self, user: int, item: int) -> str:
         """'the Serpent pendant she wishlisted' (or '... she viewed', or just 'the Serpent pendant')."""
         behavior = self.behavior(user, item)
@@ -142,6 +147,13 @@ class HistoryScorer:
         self.popularity_ = pop / max(float(pop.max()), 1e-12)
         self.notes_ = HistoryNotes.from_data(data)
         self.n_users_ = data.n_users
+
+    def forget(self, users: np.ndarray) -> Self:
+        """Her history and notes go, so she is scored and explained as a client with no history (popularity)."""
+        users = self._users_to_forget(users)
+        self.history_ = drop_rows(self.history_, users)
+        self.notes_.forget(users)
+        return self
 
     def _cold_to_popularity(self, scores: np.ndarray, history_rows: sp.csr_matrix) -> np.ndarray:
         cold = ~has_history(history_rows)
@@ -286,6 +298,12 @@ class SegmentPopularity(_ItemVectorModel):
         self._check_fitted("shares_")
         users = check_users(users, self.n_users_, self.name)
         return self.shares_[self.segment_[users]]
+
+    def forget(self, users: np.ndarray) -> Self:
+        """Her demographics go with her: she gets the shares of clients without a segment (the global ones)."""
+        users = self._users_to_forget(users)
+        self.segment_[users] = len(self.shares_) - 1
+        return self
 
     def segment_label(self, user: int) -> str | None:
         """'women 35-44 in France', or None for a client without a segment."""

@@ -278,6 +278,19 @@ class SASRec(HistoryScorer, Recommender):
             scores[cold] = self.popularity_
         return scores
 
+    def forget(self, users: np.ndarray) -> Self:
+        """Her journey and notes go: the network then reads nothing for her and she is scored as a client with no
+        journey (popularity). `history_` here is the training curve, not hers, and stays."""
+        users = self._users_to_forget(users)
+        seqs = self.sequences_
+        for u in users:
+            seqs.items[u] = np.zeros(0, dtype=np.int64)
+            seqs.times[u] = np.zeros(0, dtype=np.int64)
+            if seqs.intent is not None:
+                seqs.intent[u] = np.zeros(0, dtype=bool)
+        self.notes_.forget(users)
+        return self
+
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """The step of her journey whose item embedding is closest to each recommendation, recency-weighted."""
         self._check_fitted("sequences_")

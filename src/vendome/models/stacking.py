@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
 from vendome.evaluate.metrics import per_user_metrics
+from vendome.models.base import drop_rows
 from vendome.recommend import launch_times, top_k
 
 DAY = 86_400
@@ -109,6 +110,13 @@ class ContextFeatures:
             if codes is not None:
                 groups.append((f"taste_{col}", codes, (share @ _onehot(codes)).tocsr().astype(np.float32)))
         return cls(item, user, engagement.astype(np.float32).tocsr(), groups)
+
+    def forget(self, users: np.ndarray) -> None:
+        """These users' context becomes a client's with no history: zero counts, no engagement, no tastes."""
+        users = np.asarray(users, dtype=np.int64)
+        self.user[users] = 0.0
+        self.engagement = drop_rows(self.engagement, users)
+        self.groups = [(name, codes, drop_rows(matrix, users)) for name, codes, matrix in self.groups]
 
     @property
     def names(self) -> list[str]:

@@ -1,42 +1,46 @@
-"""HTTP API (FastAPI): recommendations for a customer, similar products, health.
+"""The HTTP API (FastAPI): one router per resource over one `Recommendations` service.
 
-The foundation's minimal surface over `Recommendations`; guardrail files, events, A/B tests and privacy endpoints
-arrive with the serving issue on the same app.
+    app = create_app(Workspace("workspace"), model="hybrid")      # `vendome serve` runs it with uvicorn
+
+Every list goes through the workspace's guardrails (`WORKSPACE/rules.yaml`); admin endpoints need the X-API-Key
+header (the key given here, else VENDOME_API_KEY, else `WORKSPACE/admin_api_key`). Bodies over MAX_BODY_BYTES are
+refused before they are read.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from vendome.serve.deps import Service, admin_key
+from vendome.serve.routes import customers, products, rules
+from vendome.serve.schemas import Health
 from vendome.serve.service import Recommendations
 from vendome.workspace import Workspace
 
+MAX_BODY_BYTES = 1_000_000
 
-def create_app(ws: Workspace, model: str = "hybrid") -> FastAPI:
-    service = Recommendations(ws, model)
+
+def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
+               svc: Recommendations | None = None) -> FastAPI:
     app = FastAPI(title="Vendome", version="0.1.0",
-                  description="Recommendations for luxury, fashion and jewelry retail.")
+                  description="Recommendations for luxury, fashion and jewelry retail, within the house's "
+                              "guardrails, with a reason for every piece.")
+    app.state.service = svc or Recommendations(ws, model)
+    app.state.admin_key = admin_key(ws, api_key)
 
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok", "model": service.model.name, "version": service.meta.get("version"),
-                "products": service.data.n_items, "customers": service.data.n_users}
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return await call_next(request)
 
-    @app.get("/v1/customers/{customer_id}/recommendations")
-    def for_customer(customer_id: str, k: int = Query(10, ge=1, le=100),
-                     placement: str = Query("home", max_length=32)) -> dict:
-        try:
-            return {**service.for_customer(customer_id, k=k), "placement": placement}
-        except KeyError as err:
-            raise HTTPException(404, detail=str(err).strip("'\"")) from None
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz(svc: Service) -> dict:
+        return {"status": "ok", "model": svc.model.name, "version": svc.meta.get("version"),
+                "products": svc.data.n_items, "customers": svc.data.n_users}
 
-    @app.get("/v1/products/{product_id}/similar")
-    def similar(product_id: str, k: int = Query(10, ge=1, le=100)) -> dict:
-        try:
-            return service.similar(product_id, k=k)
-        except KeyError as err:
-            raise HTTPException(404, detail=str(err).strip("'\"")) from None
-        except ValueError as err:
-            raise HTTPException(409, detail=str(err)) from None
-
+    for router in (customers.router, products.router, rules.router):
+        app.include_router(router)
     return app

@@ -1,0 +1,184 @@
+"""Opt-out and erasure ("right to be forgotten"): the privacy officer's two requests, kept in the workspace store.
+
+    consent = Consent(ws)
+    consent.opt_out("C001")                       # from now on she gets non-personalised answers
+    consent.is_opted_out("C001")                  # True, also for the next process
+    report = erase_customer(ws, "C001", models=[model], user_index=data.user_index)
+
+Erasure rebuilds the store into a new file without a single row about her (customers, her orders and their lines,
+interactions, the event log, consent, and any other table with a `customer_id`) and swaps it in atomically: on any
+error the old store is left as it was. A new file rather than DELETEs because DuckDB keeps a deleted row's bytes in
+its file until they are overwritten. What is kept is a receipt in `erasures`: a salted hash of the id (the
+workspace's secret salt), so the request can be proven without storing who made it. Each given model then forgets
+her per-customer state (`Recommender.forget`). The parameters a model learned from everyone (item factors,
+similarities, popularity) still hold her share of the aggregate until it is refitted on the erased store, which is
+why the report says `refit_required`: a model fitted on the erased store is the same as one fitted on data that
+never held her.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from vendome.data import store
+from vendome.models.base import Recommender
+from vendome.workspace import Workspace
+
+CONSENT_TABLE = "consent"
+ERASURE_TABLE = "erasures"
+_CONSENT_DDL = (f"CREATE TABLE IF NOT EXISTS {CONSENT_TABLE} "
+                "(customer_id VARCHAR, opted_out BOOLEAN, updated_at TIMESTAMPTZ)")
+_ERASURE_DDL = (f"CREATE TABLE IF NOT EXISTS {ERASURE_TABLE} "
+                "(subject VARCHAR, erased_at TIMESTAMPTZ, rows_removed BIGINT)")
+
+
+def _workspace(ws: Workspace | str | Path) -> Workspace:
+    return ws if isinstance(ws, Workspace) else Workspace(ws)
+
+
+def _customer_id(customer_id: object) -> str:
+    if not isinstance(customer_id, str) or not customer_id.strip():
+        raise ValueError(f"customer_id must be a non-empty id (text), got {customer_id!r}")
+    return customer_id
+
+
+# ------------------------------------------------------------------------------------------------ opt-out
+class Consent:
+    """Who opted out of personalisation, in the store's `consent` table (one row per customer: her latest choice).
+
+    Reads go to the store each time (a point query, well under a millisecond), so every instance and every process
+    sees the latest choice. Ids need not be known yet: an opt-out may arrive before the customer is ingested.
+    """
+
+    def __init__(self, ws: Workspace | str | Path) -> None:
+        self.ws = _workspace(ws)
+        self._writer = store.writer(self.ws)
+        self._ready = False
+
+    def is_opted_out(self, customer_id: str) -> bool:
+        self._ensure()
+        with self._writer.reading() as con:
+            row = con.execute(f"SELECT opted_out FROM {CONSENT_TABLE} WHERE customer_id = ?",
+                              [str(customer_id)]).fetchone()
+        return bool(row[0]) if row else False
+
+    def opt_out(self, customer_id: str) -> None:
+        self._set(customer_id, True)
+
+    def opt_in(self, customer_id: str) -> None:
+        self._set(customer_id, False)
+
+    def opted_out(self) -> set[str]:
+        """Every customer currently opted out (for a service that caches the set)."""
+        self._ensure()
+        with self._writer.reading() as con:
+            return {r[0] for r in con.execute(f"SELECT customer_id FROM {CONSENT_TABLE} WHERE opted_out").fetchall()}
+
+    def _set(self, customer_id: str, opted_out: bool) -> None:
+        customer_id = _customer_id(customer_id)
+        with self._writer.transaction() as con:
+            con.execute(_CONSENT_DDL)
+            con.execute(f"DELETE FROM {CONSENT_TABLE} WHERE customer_id = ?", [customer_id])
+            con.execute(f"INSERT INTO {CONSENT_TABLE} VALUES (?, ?, ?)", [customer_id, opted_out, datetime.now(UTC)])
+        self._ready = True
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            with self._writer.transaction() as con:
+                con.execute(_CONSENT_DDL)
+            self._ready = True
+
+
+# ------------------------------------------------------------------------------------------------ erasure
+@dataclass
+class ErasureReport:
+    """What an erasure removed. `receipt` is the salted hash stored in `erasures` (never the raw id)."""
+
+    receipt: str
+    erased_at: datetime
+    rows: dict[str, int] = field(default_factory=dict)       # rows removed per table
+    models: list[str] = field(default_factory=list)          # models whose per-customer state was forgotten
+    refit_required: bool = False                             # shared parameters still hold her aggregate share
+
+    @property
+    def found(self) -> bool:
+        """Whether the store held anything about her."""
+        return any(self.rows.values())
+
+    def to_dict(self) -> dict:
+        return {"receipt": self.receipt, "erased_at": self.erased_at.isoformat(timespec="seconds"),
+                "rows": dict(self.rows), "models": list(self.models), "refit_required": self.refit_required,
+                "found": self.found}
+
+
+def erasure_receipt(ws: Workspace | str | Path, customer_id: str) -> str:
+    """The salted SHA-256 that stands for a customer in `erasures` (recompute it to prove a request was honoured)."""
+    ws = _workspace(ws)
+    salt = store.read_salt(ws)
+    if salt is None:
+        salt = os.urandom(32)
+        store.write_salt(ws, salt)
+    return hashlib.sha256(salt + b"\x00erasure\x00customer_id\x00" + customer_id.encode("utf-8")).hexdigest()
+
+
+def erase_customer(ws: Workspace | str | Path, customer_id: str, models: Iterable[Recommender] = (),
+                   user_index: Mapping[str, int] | None = None) -> ErasureReport:
+    """Remove every row about a customer from the store in one atomic swap, then from each model's per-user state.
+
+    models: fitted models to forget her in (in place); user_index: customer id -> dense user index of the Dataset
+    they were fitted on (`data.user_index`), required with models. Erasing an id the store does not hold still
+    records a receipt; `report.found` tells the two apart.
+    """
+    ws = _workspace(ws)
+    customer_id = _customer_id(customer_id)
+    models = list(models)
+    user = _user_to_forget(customer_id, models, user_index)
+    receipt = erasure_receipt(ws, customer_id)
+    erased_at = datetime.now(UTC)
+
+    def keep(table: str, columns: list[str]) -> tuple[str, list] | None:
+        if "customer_id" in columns:
+            return "CAST(t.customer_id AS VARCHAR) IS DISTINCT FROM ?", [customer_id]
+        if table == "order_items":  # her order lines carry only the order id (ingestion keeps orders beside them)
+            return ("NOT EXISTS (SELECT 1 FROM old.main.orders AS o WHERE CAST(o.customer_id AS VARCHAR) = ? "
+                    "AND o.order_id = t.order_id)"), [customer_id]
+        return None
+
+    def record(con, dropped: dict[str, int]) -> None:
+        con.execute(_ERASURE_DDL)
+        con.execute(f"INSERT INTO {ERASURE_TABLE} VALUES (?, ?, ?)", [receipt, erased_at, sum(dropped.values())])
+
+    rows = store.rebuild(ws, keep, finish=record)
+    forgotten = []
+    if user is not None:
+        for model in models:
+            model.forget(np.array([user], dtype=np.int64))
+            forgotten.append(model.name)
+    return ErasureReport(receipt, erased_at, rows, forgotten, refit_required=bool(forgotten))
+
+
+def _user_to_forget(customer_id: str, models: list[Recommender], user_index: Mapping[str, int] | None) -> int | None:
+    """Her dense index in the models' data, checked against every model before anything is erased."""
+    if not models:
+        return None
+    if user_index is None:
+        raise ValueError("erase_customer: pass user_index (the user_index of the Dataset the models were fitted on) "
+                         "to forget the customer in the models")
+    user = user_index.get(customer_id)
+    if user is None:
+        return None
+    for model in models:
+        n_users = getattr(model, "n_users_", None)
+        if n_users is None:
+            raise ValueError(f"erase_customer: model {model.name!r} is not fitted")
+        if not 0 <= int(user) < n_users:
+            raise ValueError(f"erase_customer: user index {user} of {customer_id!r} is outside model "
+                             f"{model.name!r} (fitted on {n_users} users): the user_index is not the models' data's")
+    return int(user)
