@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from vendome.models.base import Recommender
 from vendome.workspace import Workspace
@@ -21,7 +25,8 @@ def save_model(ws: Workspace, model: Recommender, meta: dict | None = None, acti
     folder = base / version
     folder.mkdir(parents=True, exist_ok=False)
     model.save(folder / "model.pkl")
-    info = {"name": model.name, "version": version, "params": _jsonable(model.get_params()), **(meta or {})}
+    info = {"name": model.name, "version": version, "params": _jsonable(model.get_params()),
+            "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"), **(meta or {})}
     (folder / "meta.json").write_text(json.dumps(info, indent=2, default=str))
     if activate:
         activate_version(ws, model.name, version)
@@ -58,6 +63,28 @@ def load_model(ws: Workspace, name: str, version: str | None = None) -> tuple[Re
     folder = ws.models / name / version
     meta = json.loads((folder / "meta.json").read_text())
     return Recommender.load(folder / "model.pkl"), meta
+
+
+def forget_in_stored_models(ws: Workspace, users: np.ndarray) -> dict[str, list[str]]:
+    """Erasure in every stored version of every model: each is loaded, forgets `users` (dense indices of the
+    workspace's customers, which erasure keeps in place) and is written back over itself atomically. A version
+    fitted on another customer table (its user count differs) cannot be mapped and is deleted, so nothing of the
+    erased client survives on disk. Returns model -> versions rewritten (deleted ones are listed with a '-')."""
+    from vendome.data.store import load_dataset
+
+    n_users = load_dataset(ws, events=False).n_users
+    out: dict[str, list[str]] = {}
+    for folder in sorted(ws.models.glob("*/*/model.pkl")) if ws.models.exists() else []:
+        name, version = folder.parent.parent.name, folder.parent.name
+        model = Recommender.load(folder)
+        if getattr(model, "n_users_", n_users) != n_users:
+            shutil.rmtree(folder.parent)
+            out.setdefault(name, []).append(f"-{version}")
+            continue
+        model.forget(users)
+        model.save(folder)
+        out.setdefault(name, []).append(version)
+    return out
 
 
 def _jsonable(params: dict) -> dict:

@@ -89,3 +89,11 @@ def test_save_replaces_the_file_only_with_a_valid_policy(tmp_path: Path):
         save_policy(path, GOOD.replace("0.2", "0.3"), check=refuse)
     assert path.read_text() == GOOD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.yaml"]   # no temporary file left behind
+
+
+def test_the_documented_example_is_a_valid_file():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "RULES.md").read_text()
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy(example, "docs/RULES.md")
+    assert policy.price_band.enabled and policy.promotions[0].name == "resort launch"
+    assert policy.seasons[0].start == "10-01" and policy.placement("email").exclude.category == ["Watches"]

@@ -7,30 +7,25 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from vendome.data.demo import generate
-from vendome.data.ingest import ingest_folder
-from vendome.demo_job import install_demo_rules
+from serve.copies import copy_boutique
+from vendome.data import store
 from vendome.pipeline import train, training_data
 from vendome.rules import Request
 from vendome.rules.audit import Auditor
 from vendome.serve.app import create_app
 from vendome.serve.service import Recommendations
-from vendome.workspace import Workspace
 
 KEY = "test-admin-key"
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("api")
-    generate(root / "export", size="small", seed=5)
-    ws = Workspace(root / "ws").ensure()
-    ingest_folder(root / "export", ws)
-    install_demo_rules(ws)
+def shop(boutique_ws, tmp_path_factory):
+    ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("api") / "ws")
     data = training_data(ws, threads=2, progress=False)
     train(ws, "itemknn", data=data)
     svc = Recommendations(ws, "itemknn", data=data)
-    return ws, svc, TestClient(create_app(ws, api_key=KEY, svc=svc))
+    yield ws, svc, TestClient(create_app(ws, api_key=KEY, svc=svc))
+    store.writer(ws).close()
 
 
 def served(items: list[dict], svc: Recommendations) -> list[int]:
@@ -105,7 +100,7 @@ def test_an_empty_cart_or_unknown_piece_is_refused(shop):
 
 def test_an_oversized_body_is_refused_before_it_is_read(shop):
     _, _, client = shop
-    r = client.post("/v1/cart/complete-the-look", content=b"x" * 1_100_000,
+    r = client.post("/v1/cart/complete-the-look", content=b"x" * 4_100_000,
                     headers={"content-type": "application/json"})
     assert r.status_code == 413
 
@@ -144,3 +139,23 @@ def test_a_promotion_added_by_the_merchandiser_fills_its_slots(shop):
         assert auditor.violations(Request("home", u), served(cards, svc), labels) == []   # short only if it must
     assert full >= 10
     client.put("/v1/rules", json={"yaml": base}, headers={"X-API-Key": KEY})
+
+
+def test_model_versions_activate_and_roll_back_without_a_restart(shop):
+    ws, svc, client = shop
+    first = svc.meta["version"]
+    train(ws, "itemknn", params={"neighbors": 5}, data=svc.data)       # a second version, now active on disk
+    listing = {m["name"]: m for m in client.get("/v1/models").json()}
+    second = listing["itemknn"]["active"]
+    assert [v["version"] for v in listing["itemknn"]["versions"]] == [first, second]
+    assert listing["itemknn"]["serving"] and all(v["fitted_at"] for v in listing["itemknn"]["versions"])
+    path = f"/v1/models/itemknn/versions/{second}/activate"
+    assert client.post(path).status_code == 401
+    r = client.post(path, headers={"X-API-Key": KEY})
+    assert r.status_code == 200 and svc.meta["version"] == second and svc.model.neighbors == 5
+    assert client.get("/healthz").json()["version"] == second
+    r = client.post("/v1/models/itemknn/rollback", headers={"X-API-Key": KEY})
+    assert r.json() == {"name": "itemknn", "active": first, "serving": True} and svc.meta["version"] == first
+    assert client.post("/v1/models/itemknn/rollback", headers={"X-API-Key": KEY}).status_code == 409
+    missing = client.post("/v1/models/itemknn/versions/19990101T000000-000000/activate", headers={"X-API-Key": KEY})
+    assert missing.status_code == 404

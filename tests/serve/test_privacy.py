@@ -23,7 +23,7 @@ from vendome.data.ingest import ingest_tables
 from vendome.models import make_model
 from vendome.recommend import Rules, exclusions, recommend
 from vendome.serve.events import EventLog
-from vendome.serve.privacy import Consent, erase_customer, erasure_receipt
+from vendome.serve.privacy import TOMBSTONE_PREFIX, Consent, erase_customer, erasure_receipt
 from vendome.workspace import Workspace
 
 # Long, distinctive ids, so that finding their bytes in a file means they are really there.
@@ -152,9 +152,24 @@ def test_erasure_removes_exactly_her_rows_and_keeps_everyone_elses(ws: Workspace
     assert {k: v for k, v in report.rows.items() if v} == {
         "customers": 1, "orders": 1, "order_items": 2, "interactions": 4, "event_log": 1, "consent": 1}
     after = {name: len(df) for name, df in store.read_tables(ws).items()}
-    assert after == {name: n - report.rows.get(name, 0) for name, n in before.items()}
+    removed = {name: n for name, n in report.rows.items() if name != "customers"}   # her customers row: a tombstone
+    assert after == {name: n - removed.get(name, 0) for name, n in before.items()}
     assert EventLog(ws).for_customer(SISTER)["product_id"].tolist() == ["E1"]
     assert store.read_meta(ws)["counts"] == after
+
+
+def test_everyone_else_keeps_their_place_and_her_row_holds_nothing_of_her(ws: Workspace):
+    before = served_data(ws)
+    erase_customer(ws, HER)
+    after = served_data(ws)
+    assert after.n_users == before.n_users
+    for cid, u in before.user_index.items():
+        if cid != HER:
+            assert after.user_index[cid] == u              # fitted models stay aligned with the store
+    row = after.customers.iloc[before.user_index[HER]]
+    assert row["customer_id"].startswith(TOMBSTONE_PREFIX) and HER not in row["customer_id"]
+    assert row.drop("customer_id").isna().all()
+    assert not (after.interactions["user"] == before.user_index[HER]).any()
 
 
 def test_a_model_forgets_her_and_scores_her_as_a_client_with_no_history(ws: Workspace):
@@ -177,12 +192,14 @@ def test_a_model_refitted_on_the_erased_store_is_the_model_that_never_saw_her(ws
     after = make_model("ease", regularization=1.0).fit(data)
     truth = make_model("ease", regularization=1.0).fit(reference)
     others = [RENAME["c2"], RENAME["c3"], COLD]
-    assert data.customers["customer_id"].tolist() == reference.customers["customer_id"].tolist() == others
-    users = np.arange(len(others))
-    assert np.array_equal(after.score(users), truth.score(users))
+    assert reference.customers["customer_id"].tolist() == others
+    assert [c for c in data.customers["customer_id"] if not c.startswith(TOMBSTONE_PREFIX)] == others
+    users = np.array([data.user_index[c] for c in others])
+    ref_users = np.array([reference.user_index[c] for c in others])
+    assert np.array_equal(after.score(users), truth.score(ref_users))
     rules = Rules(in_stock_only=False)
     assert np.array_equal(recommend(after, users, 5, exclude=exclusions(data, rules))[0],
-                          recommend(truth, users, 5, exclude=exclusions(reference, rules))[0])
+                          recommend(truth, ref_users, 5, exclude=exclusions(reference, rules))[0])
     sister_before = before.score([with_her.user_index[SISTER]])  # her history did shape her sister's scores
     assert not np.array_equal(sister_before, truth.score([reference.user_index[SISTER]]))
 
@@ -234,4 +251,4 @@ def test_an_erased_store_can_be_read_by_a_new_process(ws: Workspace):
     erase_customer(ws, HER)
     store.writer(ws).close()
     with duckdb.connect(str(ws.db), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM customers").fetchone()[0] == 3
+        assert con.execute("SELECT count(*) FROM customers WHERE customer_id NOT LIKE 'erased-%'").fetchone()[0] == 3

@@ -93,6 +93,28 @@ class Dataset:
         """Same catalog, customers and features; other interactions (used by splits)."""
         return replace(self, interactions=interactions.reset_index(drop=True))
 
+    def add_events(self, events: pd.DataFrame) -> Dataset:
+        """Same catalog and customers, with contract-shaped `interactions` rows (the live event log) appended and
+        the interactions kept in time order. Every id must be known: new customers and products come in through
+        ingestion, which assigns their dense indices."""
+        if events is None or events.empty:
+            return self
+        users = pd.Series(self.user_index).reindex(events["customer_id"].astype(str)).to_numpy()
+        items = pd.Series(self.item_index).reindex(events["product_id"].astype(str)).to_numpy()
+        unknown = pd.isna(users) | pd.isna(items)
+        if unknown.any():
+            raise ValueError(f"{int(unknown.sum())} events name customers or products this dataset does not hold")
+        rows = pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32),
+                             "behavior": events["interaction_type"].astype(str).to_numpy(),
+                             "timestamp": to_unix_seconds(events["timestamp"]).to_numpy(np.int64)})
+        for extra in ("session_id", "interaction_duration"):
+            if extra in events and extra in self.interactions:
+                rows[extra] = events[extra].to_numpy()
+        rows["weight"] = behavior_weights(rows)
+        inter = pd.concat([self.interactions, rows[[c for c in self.interactions.columns if c in rows]]],
+                          ignore_index=True)
+        return self.with_interactions(inter.sort_values(["timestamp", "user"], kind="stable"))
+
     # ----------------------------------------------------------------- sizes and ids
     @property
     def n_users(self) -> int:

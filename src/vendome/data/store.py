@@ -242,11 +242,21 @@ def read_product_embeddings(ws: Workspace | str | Path) -> dict[str, tuple[list[
     return out
 
 
-def load_dataset(ws: Workspace | str | Path, name: str | None = None) -> Dataset:
-    """The Dataset view of the workspace (no item features: the features layer attaches them)."""
+EVENT_LOG = "event_log"   # the service's live events (vendome.serve.events): part of every client's history
+
+
+def load_dataset(ws: Workspace | str | Path, name: str | None = None, events: bool = True) -> Dataset:
+    """The Dataset view of the workspace (no item features: the features layer attaches them), with the events the
+    service logged since ingestion appended to the interactions (`events=False`: the ingested tables only)."""
     ws = _ws(ws)
     tables = read_tables(ws)
     contract = {k: v for k, v in tables.items() if k != "product_embeddings"}
+    if events and has_table(ws, EVENT_LOG):
+        logged = read_dataframe(ws, EVENT_LOG)
+        if len(logged):
+            base = contract.get("interactions")
+            logged = logged[[c for c in logged.columns if base is None or c in base.columns]]
+            contract["interactions"] = logged if base is None else pd.concat([base, logged], ignore_index=True)
     return Dataset.from_tables(contract, name=name or ws.root.name)
 
 

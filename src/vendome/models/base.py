@@ -5,9 +5,11 @@
     model.explain(user, items)             # per-item reasons
     model.save(path); Recommender.load(path)
     model.forget(users)                    # erase what it holds about these users (right to be forgotten)
+    model.observe(live, users)             # refresh their per-user state from their latest events, no refit
 
 Hyper-parameters live in `__init__` (keyword arguments, stored unchanged); learned state ends in `_` and is set by
-`fit` only (and scrubbed by `forget`). `score` takes dense user indices of the Dataset the model was fitted on.
+`fit` only (scrubbed by `forget`, refreshed per user by `observe`). `score` takes dense user indices of the Dataset
+the model was fitted on.
 """
 
 from __future__ import annotations
@@ -68,15 +70,49 @@ class Recommender(ABC):
         self._users_to_forget(users)
         return self
 
-    def _users_to_forget(self, users: np.ndarray) -> np.ndarray:
+    def _users_to_forget(self, users: np.ndarray, action: str = "forget") -> np.ndarray:
         """Distinct dense user indices, checked against the fitted data when the model records its size."""
         users = np.unique(np.asarray(users, dtype=np.int64).reshape(-1))
         n_users = getattr(self, "n_users_", None)
         if n_users is not None and len(users) and (users[0] < 0 or users[-1] >= n_users):
             bad = users[(users < 0) | (users >= n_users)][:5].tolist()
-            raise IndexError(f"{self.name}: cannot forget user indices {bad}: outside the fitted dataset "
+            raise IndexError(f"{self.name}: cannot {action} user indices {bad}: outside the fitted dataset "
                              f"(0..{n_users - 1})")
         return users
+
+    # -------------------------------------------------------------- fresh events
+    def observe(self, data: Dataset, users: np.ndarray) -> Self:
+        """Refresh these users' per-user state from `data`, in place; returns self (`forget`'s twin).
+
+        `data` is the catalog and clientele the model was fitted on (same dense indices) with their latest events.
+        Afterwards their histories, journeys and factors are rebuilt from `data` exactly as `fit` builds them, so
+        the next `score(users)` reflects a view, a cart or a purchase logged a moment ago, while every parameter
+        learned from everyone (item factors, networks, similarities, popularity, blend weights) stays as fitted:
+        no refit on the serving path. This default is for models that keep nothing per user (global popularity).
+        """
+        self._users_to_observe(data, users)
+        return self
+
+    def _users_to_observe(self, data: Dataset, users: np.ndarray) -> np.ndarray:
+        """Distinct dense user indices, after checking that `data` has the fitted catalog and clientele: per-user
+        state is indexed by position, so another Dataset's rows would land on the wrong clients."""
+        n_users, n_items = getattr(self, "n_users_", None), self._fitted_n_items()
+        if n_users is None:
+            raise RuntimeError(f"{self.name} is not fitted: call fit(data) first")
+        if data.n_users != n_users or (n_items is not None and data.n_items != n_items):
+            raise ValueError(f"{self.name}: cannot observe dataset {data.name!r} ({data.n_users} customers x "
+                             f"{data.n_items} products): the model was fitted on {n_users} customers x "
+                             f"{n_items} products; refit it on the new catalog or clientele")
+        return self._users_to_forget(users, action="observe")
+
+    def _fitted_n_items(self) -> int | None:
+        """Products the model was fitted on, read from the per-item state it keeps (None if it keeps none)."""
+        if hasattr(self, "n_items_"):
+            return int(self.n_items_)
+        for attr in ("popularity_", "scores_", "shares_"):
+            if hasattr(self, attr):
+                return int(np.shape(getattr(self, attr))[-1])
+        return None
 
     # -------------------------------------------------------------- sklearn-like parameters
     @classmethod
@@ -133,3 +169,19 @@ def drop_rows(matrix: sp.spmatrix, rows: np.ndarray) -> sp.csr_matrix:
     keep = ~np.repeat(gone, np.diff(m.indptr))
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(m.indptr.dtype)
     return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape, dtype=m.dtype)
+
+
+def replace_rows(matrix: sp.spmatrix, rows: np.ndarray, source: sp.spmatrix) -> sp.csr_matrix:
+    """The matrix (as csr, same shape and dtype) with `rows` taken from `source` (same shape; its other rows are
+    ignored), every other row untouched: `drop_rows`' counterpart for refreshing a few users."""
+    rows = np.asarray(rows, dtype=np.int64)
+    others = np.ones(matrix.shape[0], dtype=bool)
+    others[rows] = False
+    fresh = drop_rows(sp.csr_matrix(source, dtype=matrix.dtype), np.flatnonzero(others))
+    return (drop_rows(matrix, rows) + fresh).tocsr()
+
+
+def events_of(data: Dataset, users: np.ndarray) -> Dataset:
+    """`data` with only these users' interactions, so refreshing a few clients builds their rows alone."""
+    inter = data.interactions
+    return data.with_interactions(inter[np.isin(inter["user"].to_numpy(), users)])

@@ -56,6 +56,11 @@ class ContentKNN(HistoryScorer, Recommender):
         self._remember_history(data, decayed_history(data, self.half_life_days))
         return self
 
+    def _history(self, data: Dataset) -> sp.csr_matrix:
+        """Her decayed history, as `fit` builds it. Given only her events, the decay counts back from her own latest
+        one rather than the catalog's: a common factor on her row, which her unit-norm profile does not see."""
+        return decayed_history(data, self.half_life_days)
+
     def profiles(self, users: np.ndarray) -> np.ndarray:
         """Unit-norm taste vectors, (len(users), d); zero rows for users with no history."""
         p = np.asarray(self.history_[users] @ self.embeddings_, dtype=np.float32)

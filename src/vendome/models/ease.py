@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Self
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from vendome.data.dataset import Dataset
@@ -43,6 +44,10 @@ class EASE(HistoryScorer, Recommender):
         self.weights_ = ease_weights(x, self.regularization, dtype)
         self._remember_history(data, x)
         return self
+
+    def _history(self, data: Dataset) -> sp.csr_matrix:
+        """Her rows of the matrix `fit` reads: binary unless `weighted`."""
+        return data.matrix(binary=not self.weighted)
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted("weights_")

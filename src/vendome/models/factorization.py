@@ -17,6 +17,7 @@ from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit, log_expit
 from threadpoolctl import threadpool_limits
 
 from vendome.data.dataset import Dataset
@@ -50,6 +51,15 @@ class _Factorization(HistoryScorer, Recommender):
         """Her history goes and her factor row becomes zeros (a cold client's), so she falls back to popularity."""
         super().forget(users)
         self.user_factors_[self._users_to_forget(users)] = 0.0
+        return self
+
+    def observe(self, data: Dataset, users: np.ndarray) -> Self:
+        """Her history is rebuilt from `data` as `fit` builds it, then her factor is solved again from it with the
+        item factors fixed (each model's `_fold_in`): her next scores follow what she did a moment ago."""
+        super().observe(data, users)
+        users = self._users_to_forget(users)
+        with threadpool_limits(1, "blas"):  # small solves: a BLAS pool costs more than it saves, on a busy server
+            self.user_factors_[users] = self._fold_in(self.history_[users])
         return self
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
@@ -111,6 +121,11 @@ class ALS(_Factorization):
         self._finish_fit(data, x, model.user_factors, model.item_factors)
         return self
 
+    def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
+        """ALS's user step (`als_user_factors`), solved exactly where implicit's fit takes 3 CG steps from the last
+        factor."""
+        return als_user_factors(history, self.item_factors_, self.alpha, self.regularization)
+
 
 class BPR(_Factorization):
     """Bayesian personalised ranking; interactions with behavior weight >= `min_weight` are the positives."""
@@ -146,3 +161,86 @@ class BPR(_Factorization):
         # implicit's BPR appends an item-bias column to the item factors and a matching 1 to the user factors
         self._finish_fit(data, positives, model.user_factors, model.item_factors)
         return self
+
+    def _history(self, data: Dataset) -> sp.csr_matrix:
+        """Her positives, as `fit` builds them: interactions with behavior weight >= min_weight, as 1."""
+        positives = data.matrix()
+        positives.data = (positives.data >= self.min_weight).astype(np.float32)
+        positives.eliminate_zeros()
+        return positives
+
+    def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
+        """The maximiser of BPR's objective for her alone, item factors fixed (`bpr_user_factor`), rather than a
+        few sampled SGD steps: deterministic, and the point implicit's steps on her factor drift to."""
+        counts = np.bincount(self.history_.indices, minlength=self.item_factors_.shape[0])
+        return np.stack([bpr_user_factor(history.indices[history.indptr[r]:history.indptr[r + 1]],
+                                         self.item_factors_, counts, self.regularization)
+                         for r in range(history.shape[0])]).reshape(history.shape[0], -1)
+
+
+# ------------------------------------------------------------------------------------------------ solvers
+def als_user_factors(history: sp.csr_matrix, item_factors: np.ndarray, alpha: float,
+                     regularization: float) -> np.ndarray:
+    """Implicit ALS's user step (Hu, Koren and Volinsky 2008, eq. 4) for each row of behavior weights w:
+
+        x_u = (Y^T C_u Y + reg I)^-1 Y^T C_u p_u,   c_ui = 1 + alpha w_ui and p_ui = 1 on her items, c = 1, p = 0 off
+
+    with Y^T C_u Y = Y^T Y + Y_u^T (C_u - I) Y_u, so a row costs O(her items x factors^2). No history: x_u = 0.
+    """
+    y = np.asarray(item_factors, dtype=np.float64)
+    gram = y.T @ y + regularization * np.eye(y.shape[1])
+    out = np.zeros((history.shape[0], y.shape[1]), dtype=np.float32)
+    for r in range(history.shape[0]):
+        span = slice(history.indptr[r], history.indptr[r + 1])
+        if span.start == span.stop:
+            continue
+        yu, c = y[history.indices[span]], 1.0 + alpha * history.data[span].astype(np.float64)
+        out[r] = np.linalg.solve(gram + (yu.T * (c - 1.0)) @ yu, yu.T @ c)
+    return out
+
+
+def bpr_user_factor(positives: np.ndarray, item_factors: np.ndarray, counts: np.ndarray, regularization: float,
+                    max_steps: int = 50) -> np.ndarray:
+    """One client's BPR factor (bias column = 1, as implicit keeps it) with the item factors fixed:
+
+        max_x  F(x) = mean_{i in P} sum_{j not in P} q_j ln sigmoid(s_i - s_j) - reg/2 |x|^2,   s = Y x + b
+
+    P her positives, q_j proportional to j's count of positives: implicit draws each step's negative from all
+    positive entries and skips her own, and its SGD step on x follows the gradient of F at that sample (Rendle et
+    al. 2009). F is strictly concave, so Newton's method with backtracking from x = 0 finds its unique maximum.
+    Each step costs O(|P| x items x factors). No positives (or nothing to rank them above): x = 0.
+    """
+    y = np.asarray(item_factors, dtype=np.float64)
+    d = y.shape[1] - 1
+    x = np.zeros(d)
+    negative = np.asarray(counts) > 0
+    negative[positives] = False
+    if len(positives) and negative.any():
+        negatives = np.flatnonzero(negative)
+        yp, bp, yn, bn = y[positives, :d], y[positives, d], y[negatives, :d], y[negatives, d]
+        q = counts[negatives] / counts[negatives].sum() / len(positives)   # pair weights, summing to 1
+
+        def margins(x: np.ndarray) -> np.ndarray:
+            return (yp @ x + bp)[:, None] - (yn @ x + bn)[None, :]
+
+        def objective(x: np.ndarray) -> float:
+            return float((q * log_expit(margins(x))).sum() - 0.5 * regularization * x @ x)
+
+        value = objective(x)
+        for _ in range(max_steps):
+            m = margins(x)
+            a = q * expit(-m)                                  # dF/dm per pair
+            grad = yp.T @ a.sum(1) - yn.T @ a.sum(0) - regularization * x
+            h = a * expit(m)                                   # -d2F/dm2 per pair
+            cross = (yp.T @ h) @ yn
+            curvature = (yp.T * h.sum(1)) @ yp + (yn.T * h.sum(0)) @ yn - cross - cross.T
+            step = np.linalg.solve(curvature + regularization * np.eye(d), grad)
+            decrement = float(grad @ step)
+            if decrement < 1e-12:
+                break
+            t = 1.0
+            while t > 1e-6 and objective(x + t * step) < value + 0.25 * t * decrement:
+                t *= 0.5
+            x = x + t * step
+            value = objective(x)
+    return np.append(x, 1.0).astype(np.float32)

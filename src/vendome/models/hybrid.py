@@ -364,6 +364,16 @@ class Hybrid(Recommender):
             self.context_.forget(users)
         return self
 
+    def observe(self, data: Dataset, users: np.ndarray) -> Self:
+        """Every component observes them, and the stacked blender's per-user context is rebuilt from `data`; the
+        blend's weights stay as learned."""
+        users = self._users_to_observe(data, users)
+        for model in self.components_.values():
+            model.observe(data, users)
+        if getattr(self, "context_", None) is not None:
+            self.context_.observe(data, users)
+        return self
+
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """The reason of the component that contributed most, with every component's share of the blend."""
         items = np.asarray(items)

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
-from vendome.models.base import Reason, Recommender, drop_rows
+from vendome.models.base import Reason, Recommender, drop_rows, events_of, replace_rows
 
 DAY = 86_400
 
@@ -95,14 +95,7 @@ class HistoryNotes:
 
     @classmethod
     def from_data(cls, data: Dataset) -> HistoryNotes:
-        inter = data.interactions
-        rank = pd.Series({b: k + 1 for k, b in enumerate(BEHAVIOR_ORDER)})
-        code = inter["behavior"].map(rank).fillna(len(BEHAVIOR_ORDER)).to_numpy(np.int16)
-        frame = pd.DataFrame({"u": inter["user"].to_numpy(), "i": inter["item"].to_numpy(), "c": code})
-        best = frame.groupby(["u", "i"], sort=False)["c"].min().reset_index()  # smallest code = strongest
-        strongest = sp.csr_matrix((best["c"].to_numpy(np.int16), (best["u"], best["i"])),
-                                  shape=(data.n_users, data.n_items), dtype=np.int16)
-        return cls(strongest, item_titles(data), client_pronouns(data.customers))
+        return cls(strongest_behaviors(data), item_titles(data), client_pronouns(data.customers))
 
     def items(self, user: int) -> np.ndarray:
         return self.strongest.indices[self.strongest.indptr[user]:self.strongest.indptr[user + 1]]
@@ -116,11 +109,27 @@ class HistoryNotes:
         self.strongest = drop_rows(self.strongest, users)
         self.pronouns[users] = "the client"
 
+    def observe(self, data: Dataset, users: np.ndarray) -> None:
+        """These clients' notes rebuilt from `data` (their events, their gender), as `from_data` builds them."""
+        self.strongest = replace_rows(self.strongest, users, strongest_behaviors(data))
+        self.pronouns[users] = client_pronouns(data.customers.iloc[users])
+
     def phrase(self, user: int, item: int) -> str:
         """'the Serpent pendant she wishlisted' (or '... she viewed', or just 'the Serpent pendant')."""
         behavior = self.behavior(user, item)
         title = f"the {self.titles[item]}"
         return f"{title} {self.pronouns[user]} {BEHAVIOR_VERBS[behavior]}" if behavior else title
+
+
+def strongest_behaviors(data: Dataset) -> sp.csr_matrix:
+    """Users x items int16: 1 + index into BEHAVIOR_ORDER of each pair's strongest behavior (0: none)."""
+    inter = data.interactions
+    rank = pd.Series({b: k + 1 for k, b in enumerate(BEHAVIOR_ORDER)})
+    code = inter["behavior"].map(rank).fillna(len(BEHAVIOR_ORDER)).to_numpy(np.int16)
+    frame = pd.DataFrame({"u": inter["user"].to_numpy(), "i": inter["item"].to_numpy(), "c": code})
+    best = frame.groupby(["u", "i"], sort=False)["c"].min().reset_index()  # smallest code = strongest
+    return sp.csr_matrix((best["c"].to_numpy(np.int16), (best["u"], best["i"])),
+                         shape=(data.n_users, data.n_items), dtype=np.int16)
 
 
 def client_pronouns(customers: pd.DataFrame) -> np.ndarray:
@@ -154,6 +163,20 @@ class HistoryScorer:
         self.history_ = drop_rows(self.history_, users)
         self.notes_.forget(users)
         return self
+
+    def observe(self, data: Dataset, users: np.ndarray) -> Self:
+        """Her history and notes are rebuilt from her events in `data`, the way `fit` builds them (`_history`);
+        what the model learned from everyone (similarities, factors, the popularity fallback) stays as fitted."""
+        users = self._users_to_observe(data, users)
+        mine = events_of(data, users)
+        self.history_ = replace_rows(self.history_, users, self._history(mine))
+        self.notes_.observe(mine, users)
+        return self
+
+    def _history(self, data: Dataset) -> sp.csr_matrix:
+        """The users x items history `fit` hands to `_remember_history`: the behavior-weighted matrix unless the
+        model weighs her events its own way."""
+        return data.matrix()
 
     def _cold_to_popularity(self, scores: np.ndarray, history_rows: sp.csr_matrix) -> np.ndarray:
         cold = ~has_history(history_rows)
@@ -303,6 +326,24 @@ class SegmentPopularity(_ItemVectorModel):
         """Her demographics go with her: she gets the shares of clients without a segment (the global ones)."""
         users = self._users_to_forget(users)
         self.segment_[users] = len(self.shares_) - 1
+        return self
+
+    def observe(self, data: Dataset, users: np.ndarray) -> Self:
+        """Her segment is read again from the customers table, which events do not change: nothing moves for a
+        client the model knows, and a forgotten client whom `data` still holds gets her segment back. Shares stay
+        as fitted (they are everyone's purchases)."""
+        users = self._users_to_observe(data, users)
+        columns, values = segment_columns(data.customers, tuple(self.segment_by))
+        no_segment = len(self.shares_) - 1
+        if columns != self.columns_ or not len(users):  # a segment column gone from the table: none can match
+            self.segment_[users] = no_segment
+            return self
+        code_of = {tuple(v[c] for c in columns): s for s, v in enumerate(self.segment_values_)}
+        mine = values.iloc[users]
+        known = mine.notna().all(axis=1).to_numpy()
+        keys = mine.astype(object).itertuples(index=False, name=None)
+        self.segment_[users] = [code_of.get(tuple(map(str, k)), no_segment) if ok else no_segment
+                                for k, ok in zip(keys, known, strict=True)]
         return self
 
     def segment_label(self, user: int) -> str | None:

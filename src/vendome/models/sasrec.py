@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vendome.data.dataset import Dataset
-from vendome.models.base import Reason, Recommender
+from vendome.models.base import Reason, Recommender, events_of
 from vendome.models.popularity import HistoryScorer, check_users
 from vendome.training.loop import History, TrainConfig, Trainer, seed_everything
 from vendome.training.sequences import TIME_BUCKETS, NextItemBatches, Sequences, pad_left
@@ -289,6 +289,20 @@ class SASRec(HistoryScorer, Recommender):
             if seqs.intent is not None:
                 seqs.intent[u] = np.zeros(0, dtype=bool)
         self.notes_.forget(users)
+        return self
+
+    def observe(self, data: Dataset, users: np.ndarray) -> Self:
+        """Her journey is rebuilt from her events in `data` as `fit` builds it (the model's behaviors, repeats
+        collapsed, purchase steps flagged), and her notes with it; the network reads it as trained, so her next
+        scores follow the piece she viewed a moment ago. `history_` is the training curve and stays."""
+        users = self._users_to_observe(data, users)
+        mine = events_of(data, users)
+        fresh, seqs = Sequences.from_dataset(mine, self.behaviors), self.sequences_
+        for u in users:
+            seqs.items[u], seqs.times[u] = fresh.items[u], fresh.times[u]
+            if seqs.intent is not None:
+                seqs.intent[u] = fresh.intent[u]
+        self.notes_.observe(mine, users)
         return self
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:

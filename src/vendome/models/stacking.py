@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from vendome.data.dataset import Dataset
 from vendome.evaluate.metrics import per_user_metrics
-from vendome.models.base import drop_rows
+from vendome.models.base import drop_rows, events_of, replace_rows
 from vendome.recommend import launch_times, top_k
 
 DAY = 86_400
@@ -117,6 +117,16 @@ class ContextFeatures:
         self.user[users] = 0.0
         self.engagement = drop_rows(self.engagement, users)
         self.groups = [(name, codes, drop_rows(matrix, users)) for name, codes, matrix in self.groups]
+
+    def observe(self, data: Dataset, users: np.ndarray) -> None:
+        """These users' context rebuilt from their events in `data`, as `fit` builds it (every user feature is a
+        function of her own events); the item context stays as fitted, at the fit's `now`."""
+        users = np.asarray(users, dtype=np.int64)
+        fresh = ContextFeatures.fit(events_of(data, users))
+        rows = {name: matrix for name, _, matrix in fresh.groups}
+        self.user[users] = fresh.user[users]
+        self.engagement = replace_rows(self.engagement, users, fresh.engagement)
+        self.groups = [(name, codes, replace_rows(matrix, users, rows[name])) for name, codes, matrix in self.groups]
 
     @property
     def names(self) -> list[str]:

@@ -58,7 +58,7 @@ class Guard:
         self.seasons = [(s, self.match(s.match, f"seasons.{k}.match", problems)) for k, s in enumerate(policy.seasons)]
         self.promotions = [(p, self.match(p.match, f"promotions.{k}.match", problems))
                            for k, p in enumerate(policy.promotions)]
-        rebuy = self.match(policy.repurchase.allow, "repurchase.allow", problems)
+        self._rebuy = rebuy = self.match(policy.repurchase.allow, "repurchase.allow", problems)
         self.group, self.conflict = self._boundaries(problems)
         if problems:
             raise PolicyError("guardrail file against the catalog", problems)
@@ -120,6 +120,25 @@ class Guard:
             lo[idx] = ok["min"].to_numpy() - band.below
             hi[idx] = ok["max"].to_numpy() + band.above
         return lo, hi
+
+    def observe(self, history: Dataset, users: np.ndarray) -> None:
+        """Refresh the per-client rules (what she bought, her price band) of `users` from `history` after new
+        events, so the next list already excludes the piece she just bought."""
+        users = np.asarray(users, dtype=np.int64)
+        inter = history.interactions
+        mine = inter[inter["user"].isin(users)]
+        if self.purchased is not None:
+            bought = mine[mine["behavior"].isin(history.target_behaviors) & ~self._rebuy[mine["item"].to_numpy()]]
+            fresh = sp.csr_matrix((np.ones(len(bought), np.float32), (bought["user"], bought["item"])),
+                                  shape=self.purchased.shape)
+            fresh.data[:] = 1.0
+            keep = np.ones(self.purchased.shape[0], np.float32)
+            keep[users] = 0.0
+            self.purchased = (sp.diags(keep) @ self.purchased + fresh).tocsr()
+            self.purchased.data[:] = 1.0
+        if self.band is not None:
+            lo, hi = self._bands(history.with_interactions(mine))
+            self.band[0][users], self.band[1][users] = lo[users], hi[users]
 
     def _similarity_features(self) -> np.ndarray | None:
         kind = self.policy.diversity.similarity

@@ -9,16 +9,19 @@ refused before they are read.
 
 from __future__ import annotations
 
+import time
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from vendome.serve.deps import Service, admin_key
-from vendome.serve.routes import customers, products, rules
+from vendome.serve.metrics import Metrics, route_template
+from vendome.serve.routes import customers, events, models, products, rules
 from vendome.serve.schemas import Health
 from vendome.serve.service import Recommendations
 from vendome.workspace import Workspace
 
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = 4_000_000   # a 10,000-event batch fits
 
 
 def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
@@ -26,21 +29,33 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
     app = FastAPI(title="Vendome", version="0.1.0",
                   description="Recommendations for luxury, fashion and jewelry retail, within the house's "
                               "guardrails, with a reason for every piece.")
-    app.state.service = svc or Recommendations(ws, model)
+    svc = svc or Recommendations(ws, model)
+    app.state.service = svc
     app.state.admin_key = admin_key(ws, api_key)
+    app.state.metrics = metrics = Metrics(cache=svc.cache)
+    metrics.model_activated(svc.model.name, svc.meta.get("version"))
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
             return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
-        return await call_next(request)
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        metrics.observe_request(route_template(request), response.status_code, time.perf_counter() - t0)
+        return response
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+    def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz(svc: Service) -> dict:
         return {"status": "ok", "model": svc.model.name, "version": svc.meta.get("version"),
                 "products": svc.data.n_items, "customers": svc.data.n_users}
 
-    for router in (customers.router, products.router, rules.router):
+    for router in (customers.router, products.router, events.router, models.router, rules.router):
         app.include_router(router)
     return app

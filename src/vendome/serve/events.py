@@ -29,7 +29,7 @@ from vendome.data import store
 from vendome.data.schema import INTERACTION_TYPES, INTERACTIONS
 from vendome.workspace import Workspace
 
-EVENT_TABLE = "event_log"
+EVENT_TABLE = store.EVENT_LOG
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_BATCH = 10_000
 MAX_TEXT = 256

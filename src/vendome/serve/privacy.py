@@ -8,7 +8,9 @@
 Erasure rebuilds the store into a new file without a single row about her (customers, her orders and their lines,
 interactions, the event log, consent, and any other table with a `customer_id`) and swaps it in atomically: on any
 error the old store is left as it was. A new file rather than DELETEs because DuckDB keeps a deleted row's bytes in
-its file until they are overwritten. What is kept is a receipt in `erasures`: a salted hash of the id (the
+its file until they are overwritten. Her row of `customers` becomes a tombstone (a random id, every other field
+empty) in the same place, so every other customer keeps her dense index and fitted models stay aligned with the
+store. What is kept is a receipt in `erasures`: a salted hash of the id (the
 workspace's secret salt), so the request can be proven without storing who made it. Each given model then forgets
 her per-customer state (`Recommender.forget`). The parameters a model learned from everyone (item factors,
 similarities, popularity) still hold her share of the aggregate until it is refitted on the erased store, which is
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +36,7 @@ from vendome.workspace import Workspace
 
 CONSENT_TABLE = "consent"
 ERASURE_TABLE = "erasures"
+TOMBSTONE_PREFIX = "erased-"     # the id of an erased customer's placeholder row (random, links to no one)
 _CONSENT_DDL = (f"CREATE TABLE IF NOT EXISTS {CONSENT_TABLE} "
                 "(customer_id VARCHAR, opted_out BOOLEAN, updated_at TIMESTAMPTZ)")
 _ERASURE_DDL = (f"CREATE TABLE IF NOT EXISTS {ERASURE_TABLE} "
@@ -152,6 +156,8 @@ def erase_customer(ws: Workspace | str | Path, customer_id: str, models: Iterabl
         return None
 
     def record(con, dropped: dict[str, int]) -> None:
+        if "customers" in dropped and dropped["customers"]:
+            _tombstone(con, customer_id)
         con.execute(_ERASURE_DDL)
         con.execute(f"INSERT INTO {ERASURE_TABLE} VALUES (?, ?, ?)", [receipt, erased_at, sum(dropped.values())])
 
@@ -162,6 +168,20 @@ def erase_customer(ws: Workspace | str | Path, customer_id: str, models: Iterabl
             model.forget(np.array([user], dtype=np.int64))
             forgotten.append(model.name)
     return ErasureReport(receipt, erased_at, rows, forgotten, refit_required=bool(forgotten))
+
+
+def _tombstone(con, customer_id: str) -> None:
+    """Rebuild `customers` from the old store with her row in place but holding nothing of her: a random id and
+    NULLs. Written from the old table in one pass, so her values never enter the new file."""
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'old' AND table_schema = 'main' "
+        "AND table_name = 'customers' ORDER BY ordinal_position").fetchall()]
+    hers = "CAST(customer_id AS VARCHAR) = $id"
+    select = [f"CASE WHEN {hers} THEN $tomb ELSE CAST(customer_id AS VARCHAR) END AS customer_id"
+              if c == "customer_id" else f'CASE WHEN {hers} THEN NULL ELSE "{c}" END AS "{c}"' for c in columns]
+    con.execute("DROP TABLE customers")
+    con.execute(f"CREATE TABLE customers AS SELECT {', '.join(select)} FROM old.main.customers",
+                {"id": customer_id, "tomb": f"{TOMBSTONE_PREFIX}{uuid.uuid4().hex}"})
 
 
 def _user_to_forget(customer_id: str, models: list[Recommender], user_index: Mapping[str, int] | None) -> int | None:

@@ -3,6 +3,7 @@ they send and get back."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +42,7 @@ class CustomerRecommendations(BaseModel):
     placement: str
     model: str
     version: str | None = None
+    personalised: bool = Field(True, description="false when she opted out: best sellers within the rules")
     items: list[ProductCard]
 
 
@@ -88,3 +90,60 @@ class RulesState(BaseModel):
 
 class Problem(BaseModel):
     detail: str | list
+
+
+class EventIn(BaseModel):
+    """One website event; the log assigns its id and stamps it with the time it was received."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=128)
+    product_id: str = Field(min_length=1, max_length=128)
+    interaction_type: str = Field(max_length=32, examples=["view", "add_to_wishlist", "add_to_cart", "purchase"])
+    timestamp: datetime | None = Field(None, description="when it happened (default: when it is received)")
+    session_id: str | None = Field(None, max_length=256)
+    interaction_duration: float | None = Field(None, ge=0, description="seconds")
+    device_type: str | None = Field(None, max_length=256)
+    referrer_source: str | None = Field(None, max_length=256)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=10_000)
+
+
+class Accepted(BaseModel):
+    ids: list[str] = Field(description="the interaction ids assigned, in order; committed to the store")
+
+
+class Consent(BaseModel):
+    customer_id: str
+    opted_out: bool
+
+
+class Erasure(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    receipt: str = Field(description="salted hash standing for the erased id in the erasures table")
+    model_versions_rewritten: dict[str, list[str]]
+
+
+class ModelVersion(BaseModel):
+    version: str
+    fitted_at: str | None = None
+    fit_seconds: float | None = None
+    params: dict = Field(default_factory=dict)
+
+
+class ModelVersions(BaseModel):
+    name: str
+    active: str | None
+    serving: bool
+    versions: list[ModelVersion]
+
+
+class Activation(BaseModel):
+    name: str
+    active: str
+    serving: bool

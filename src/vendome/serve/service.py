@@ -1,25 +1,40 @@
 """Recommendations for a client, a product page and a cart, through the one recommend path, with the workspace's
-guardrails, product facts and a reason on every piece.
+guardrails, product facts and a reason on every piece; live events, opt-out and erasure.
 
 The CLI's `recommend` and the HTTP API both use this class, so what a developer sees in the terminal is what the
 site gets. Guardrails come from `WORKSPACE/rules.yaml` (the shipped default when there is none); `reload_rules`
 swaps in a new file only when it parses and compiles against this catalog, so a bad file never replaces a good one.
+
+Live events are committed to the store's event log before `record_events` returns, then added to the in-memory
+history: the model re-reads the client's state (`Recommender.observe`: her journey for the sequence models, her
+history row, her factor) and the guardrails her purchases and price band, so her next answer reflects them.
+An opted-out client gets the non-personalised list (best sellers within the rules). Erasure removes her from the
+store, the event log, the in-memory history, every stored version of every model, and the guardrails' state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
-from vendome.artifacts import load_model
+from vendome.artifacts import activate_version, active_version, forget_in_stored_models, load_model, versions
 from vendome.data.dataset import Dataset
+from vendome.data.store import load_dataset
 from vendome.recommend import Request, recommend_lists
 from vendome.rules import Guard, Policy, load_policy
 from vendome.rules.guard import N_TIERS
+from vendome.serve.cache import ResponseCache
+from vendome.serve.events import EventLog, validate_events
+from vendome.serve.privacy import Consent, erase_customer
 from vendome.workspace import Workspace
 
 PRODUCT_FIELDS = ("product_id", "title", "category", "subcategory", "brand", "collection", "price", "material",
@@ -30,11 +45,22 @@ def rules_path(ws: Workspace) -> Path:
     return ws.root / "rules.yaml"
 
 
+def default_cache(ws: Workspace) -> ResponseCache:
+    """Redis when VENDOME_REDIS_URL is set (namespace VENDOME_CACHE_NAMESPACE, default: one per workspace folder),
+    else in-process. Either way a failing cache is a miss, never an error."""
+    url = os.environ.get("VENDOME_REDIS_URL")
+    if not url:
+        return ResponseCache()
+    namespace = os.environ.get("VENDOME_CACHE_NAMESPACE") or hashlib.blake2b(
+        str(ws.root).encode(), digest_size=6).hexdigest()
+    return ResponseCache.from_url(url, namespace=namespace)
+
+
 class Recommendations:
     """Loads the workspace's data, rules and the active version of a model once; answers many requests."""
 
     def __init__(self, ws: Workspace, model: str = "hybrid", data: Dataset | None = None,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, cache: ResponseCache | None = None) -> None:
         from vendome.pipeline import training_data
 
         self.ws = ws
@@ -43,8 +69,22 @@ class Recommendations:
         path = rules_path(ws)
         self.policy = policy or load_policy(path if path.exists() else None)
         self.guard = Guard(self.policy, self.data)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._cooccurrence: sp.csr_matrix | None = None
+        self.events = EventLog(ws, customers=self.data.customers["customer_id"],
+                               products=self.data.products["product_id"])
+        self.consent = Consent(ws)
+        self.cache = cache or default_cache(ws)
+        fresh = self._events_the_model_missed()
+        if len(fresh):
+            self.model.observe(self.data, fresh)
+
+    def _events_the_model_missed(self) -> np.ndarray:
+        """Clients with events logged after the model's fit (a restart after live traffic): their state is re-read
+        once at start-up."""
+        fitted = self.meta.get("fitted_at")
+        log = self.events.since(fitted) if fitted else self.events.interactions()
+        return np.unique([self.data.user_index[c] for c in log["customer_id"] if c in self.data.user_index])
 
     # ------------------------------------------------------------------------------------ rules
     def reload_rules(self, path: Path | None = None) -> Policy:
@@ -55,7 +95,43 @@ class Recommendations:
         guard = Guard(policy, self.data)
         with self._lock:
             self.policy, self.guard = policy, guard
+            self.cache.invalidate_all()
         return policy
+
+    # ------------------------------------------------------------------------------------ model versions
+    def model_versions(self) -> list[dict]:
+        """Every trained model of the workspace with its versions, the active one, and what each was fitted on."""
+        out = []
+        for folder in sorted(p for p in self.ws.models.iterdir() if p.is_dir()) if self.ws.models.exists() else []:
+            rows = []
+            for v in versions(self.ws, folder.name):
+                meta = json.loads((folder / v / "meta.json").read_text())
+                rows.append({"version": v, "fitted_at": meta.get("fitted_at"),
+                             "fit_seconds": meta.get("fit_seconds"), "params": meta.get("params", {})})
+            out.append({"name": folder.name, "active": active_version(self.ws, folder.name),
+                        "serving": folder.name == self.model.name, "versions": rows})
+        return out
+
+    def activate(self, name: str, version: str) -> dict:
+        """Point `name` at `version`; when it is the served model, swap it in (it then re-reads the clients with
+        events since its fit). FileNotFoundError for an unknown version."""
+        activate_version(self.ws, name, version)
+        if name == self.model.name:
+            model, meta = load_model(self.ws, name, version)
+            with self._lock:
+                self.model, self.meta = model, meta
+                fresh = self._events_the_model_missed()
+                if len(fresh):
+                    self.model.observe(self.data, fresh)
+                self.cache.invalidate_all()
+        return {"name": name, "active": version, "serving": name == self.model.name}
+
+    def rollback(self, name: str) -> dict:
+        """Activate the version before the active one."""
+        have, current = versions(self.ws, name), active_version(self.ws, name)
+        if current not in have or have.index(current) == 0:
+            raise ValueError(f"model {name!r} has no version before {current!r} to roll back to")
+        return self.activate(name, have[have.index(current) - 1])
 
     # ------------------------------------------------------------------------------------ facts
     def product(self, i: int) -> dict:
@@ -81,20 +157,31 @@ class Recommendations:
     # ------------------------------------------------------------------------------------ placements
     def for_customer(self, customer_id: str, k: int = 10, placement: str = "home") -> dict:
         """Top-k for a known customer ("for you" on the home page, or an e-mail); KeyError for an unknown id."""
+        key = self.cache.key("customer", str(customer_id), k=k, placement=placement)
+        return self._cached(key, lambda: self._for_customer(customer_id, k, placement))
+
+    def _for_customer(self, customer_id: str, k: int, placement: str) -> dict:
         u = self.user_of(customer_id)
+        if self.consent.is_opted_out(str(customer_id)):
+            return self._not_personalised(customer_id, k, placement)
         req = Request(placement, u, (), time.time())
-        items, scores, labels = recommend_lists(self.model, np.array([u]), k, guard=self.guard, request=req)
+        with self._lock:
+            items, scores, labels = recommend_lists(self.model, np.array([u]), k, guard=self.guard, request=req)
         keep = items[0] >= 0
         labels = [x for x, ok in zip(labels[0], keep, strict=True) if ok]
         items, scores = items[0][keep], scores[0][keep]
         reasons = [r.to_dict() for r in self.model.explain(u, items)]
         return {"customer_id": str(customer_id), "placement": placement, "model": self.model.name,
-                "version": self.meta.get("version"),
+                "version": self.meta.get("version"), "personalised": True,
                 "items": self._cards(items, scores, reasons, labels)}
 
     def similar(self, product_id: str, k: int = 10, modality: str = "image") -> dict:
         """The product page: pieces that look (or read) most alike, from the catalog embeddings, within the rules
         (the anchor's line boundaries included)."""
+        key = self.cache.key("similar", None, product=str(product_id), k=k, modality=modality)
+        return self._cached(key, lambda: self._similar(product_id, k, modality))
+
+    def _similar(self, product_id: str, k: int, modality: str) -> dict:
         i = self.item_of(product_id)
         mods = [m for m in (modality, "text", "image") if m in self.data.item_features]
         if not mods:
@@ -114,6 +201,11 @@ class Recommendations:
     def complete_the_look(self, product_ids: list[str], k: int = 10, customer_id: str | None = None) -> dict:
         """The cart: pieces of other subcategories that clients bought with these ones (co-purchase counts), or,
         for a known client, her model's scores; never a look-alike of what the cart holds."""
+        key = self.cache.key("cart", None if customer_id is None else str(customer_id),
+                             products=sorted(map(str, product_ids)), k=k)
+        return self._cached(key, lambda: self._complete_the_look(product_ids, k, customer_id))
+
+    def _complete_the_look(self, product_ids: list[str], k: int, customer_id: str | None) -> dict:
         cart = tuple(self.item_of(p) for p in product_ids)
         if not cart:
             raise ValueError("complete the look needs at least one product in the cart")
@@ -138,7 +230,68 @@ class Recommendations:
         return {"cart": list(product_ids), "placement": "cart", "customer_id": customer_id,
                 "items": self._cards(items, out, reasons, labels)}
 
+    def _not_personalised(self, customer_id: str, k: int, placement: str) -> dict:
+        """Best sellers within the placement's rules, nothing read from her history (she opted out)."""
+        pop = self._popularity()
+        items, scores, labels = self._select(pop, Request(placement, None, (), time.time()), k)
+        reasons = [{"code": "not_personalised", "text": "a best seller (personalisation is off for this client)",
+                    "signals": {"popularity": float(pop[i])}} for i in items]
+        return {"customer_id": str(customer_id), "placement": placement, "model": "pop (opted out)",
+                "version": None, "personalised": False, "items": self._cards(items, scores, reasons, labels)}
+
+    # ------------------------------------------------------------------------------------ events and privacy
+    def record_events(self, events: list[dict]) -> list[str]:
+        """Commit the events to the store (all or nothing; InvalidEventsError names each bad one), then fold them
+        into the live history; returns their ids. Once this returns, the next answer for these clients sees them."""
+        with self._lock:
+            batch = validate_events(events, customers=self.events.known_customers,
+                                    products=self.events.known_products)
+            ids = self.events.append(batch)
+            logged = pd.DataFrame([asdict(e) for e in batch])
+            self.data = self.data.add_events(logged)
+            users = np.unique([self.data.user_index[str(c)] for c in logged["customer_id"]])
+            self.model.observe(self.data, users)
+            self.guard.observe(self.data, users)
+            self._cooccurrence = None
+            for c in set(logged["customer_id"]):
+                self.cache.invalidate_customer(str(c))
+        return ids
+
+    def opt_out(self, customer_id: str, opted_out: bool = True) -> dict:
+        self.user_of(customer_id)
+        (self.consent.opt_out if opted_out else self.consent.opt_in)(str(customer_id))
+        self.cache.invalidate_customer(str(customer_id))
+        return {"customer_id": str(customer_id), "opted_out": opted_out}
+
+    def erase(self, customer_id: str) -> dict:
+        """Right to be forgotten: the store (her rows, her events, a tombstone in her customers row), every stored
+        model version, the live model, the in-memory history and the guardrails' per-client state."""
+        with self._lock:
+            u = self.data.user_index.get(str(customer_id))
+            report = erase_customer(self.ws, str(customer_id), models=[self.model], user_index=self.data.user_index)
+            rewritten = forget_in_stored_models(self.ws, np.array([u])) if u is not None else {}
+            features = self.data.item_features
+            self.data = load_dataset(self.ws)
+            self.data.item_features = features
+            self.events.known_customers.discard(str(customer_id))
+            self.guard = Guard(self.policy, self.data)
+            self._cooccurrence = None
+            self.cache.invalidate_customer(str(customer_id))
+            self.cache.invalidate_all()            # lists of others were built with her in the co-purchases
+        return {**report.to_dict(), "model_versions_rewritten": rewritten}
+
     # ------------------------------------------------------------------------------------ helpers
+    def _cached(self, key: str, compute) -> dict:
+        """The cached answer, or a fresh one stored for the next request. Lists hold the wall clock's launch and
+        season rules, so the cache's TTL (60 s) bounds how late a launch appears; events, opt-outs, erasures, rules
+        and model changes invalidate at once."""
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        answer = compute()
+        self.cache.set(key, answer)
+        return answer
+
     def _select(self, scores: np.ndarray, req: Request, k: int):
         guard = self.guard
         allowed = guard.allowed(None if req.user is None else np.array([req.user]), req)[0]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from vendome.serve.deps import Service
-from vendome.serve.schemas import CustomerRecommendations, Placement, Problem
+from vendome.serve.deps import Service, require_admin
+from vendome.serve.schemas import Consent, CustomerRecommendations, Erasure, Placement, Problem
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -20,5 +20,37 @@ def recommendations(svc: Service, customer_id: Annotated[str, Path(min_length=1,
     """Top-k pieces for the client, within the guardrails of the placement, each with its reason."""
     try:
         return svc.for_customer(customer_id, k=k, placement=placement)
+    except KeyError as err:
+        raise HTTPException(404, detail=str(err).strip("'\"")) from None
+
+
+CustomerPath = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@router.post("/{customer_id}/opt-out", response_model=Consent, responses={404: {"model": Problem}})
+def opt_out(svc: Service, customer_id: CustomerPath) -> dict:
+    """From now on she gets non-personalised answers (best sellers within the rules)."""
+    return _known(lambda: svc.opt_out(customer_id, True))
+
+
+@router.delete("/{customer_id}/opt-out", response_model=Consent, responses={404: {"model": Problem}})
+def opt_in(svc: Service, customer_id: CustomerPath) -> dict:
+    """She opts back in to personalised answers."""
+    return _known(lambda: svc.opt_out(customer_id, False))
+
+
+@router.delete("/{customer_id}", response_model=Erasure, dependencies=[Depends(require_admin)],
+               responses={401: {"model": Problem}, 404: {"model": Problem}})
+def erase(svc: Service, customer_id: CustomerPath) -> dict:
+    """Right to be forgotten (admin): her rows, events and consent leave the store, every stored model version
+    and the live state forget her; a receipt without her id is kept."""
+    if customer_id not in svc.data.user_index:
+        raise HTTPException(404, detail=f"unknown customer {customer_id!r}")
+    return svc.erase(customer_id)
+
+
+def _known(call):
+    try:
+        return call()
     except KeyError as err:
         raise HTTPException(404, detail=str(err).strip("'\"")) from None
