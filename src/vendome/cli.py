@@ -1,4 +1,4 @@
-"""`vendome` command line: generate, ingest, import, features, train, recommend, evaluate, demo, serve."""
+"""`vendome` command line: generate, ingest, import, features, train, recommend, evaluate, batch, demo, serve."""
 
 from __future__ import annotations
 
@@ -166,6 +166,32 @@ def demo(workspace: WorkspaceOpt = Path("workspace"),
              threads=threads)
     if serve:
         serve_(workspace=workspace, port=port)
+
+
+@app.command()
+def batch(output: Annotated[Path, typer.Option("--output", "-o", help="OUT.parquet or OUT.csv")],
+          workspace: WorkspaceOpt = Path("workspace"),
+          model: Annotated[str, typer.Option(help="Trained model to use.")] = "hybrid",
+          placement: Annotated[str, typer.Option(help="home | email | product | cart rules to apply")] = "email",
+          k: Annotated[int, typer.Option("-k", help="Products per customer.")] = 10,
+          segment: Annotated[list[str] | None, typer.Option(
+              help="column=value[,value] over the customers table; repeat to combine (AND)")] = None) -> None:
+    """Recommendations for a segment (or every customer) to Parquet or CSV, through the serving rules."""
+    from vendome.batch import run_batch
+
+    wanted: dict[str, list[str]] = {}
+    for item in segment or []:
+        if "=" not in item:
+            _fail(f"--segment expects column=value[,value], got {item!r}")
+        column, values = item.split("=", 1)
+        wanted[column.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    try:
+        summary = run_batch(Workspace(workspace), output, model, placement, k, wanted)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    typer.echo(f"{summary.rows} rows for {summary.customers} customers -> {summary.path} in {summary.seconds:.1f} s"
+               f" ({summary.skipped_no_consent} left out without marketing consent, {summary.not_personalised} "
+               f"opted out of personalisation)")
 
 
 @app.command("serve")
