@@ -7,7 +7,8 @@
 
 Each fitted model is saved under bench/out/fits/cammsr_<dataset>/ (keyed by variant, seed and settings) and
 reused by later calls with the same settings, so seeds can be fitted by parallel processes (one thread each, with
-`--fits-only --set threads=1`) and one last call without `--fits-only` evaluates all of them side by side.
+`--fits-only --set threads=1`) and one last call without `--fits-only` evaluates all of them side by side. A fit
+checkpoints every epoch beside it (`.ckpt/`), so a fit cut short (a session's end) resumes where it stopped.
 
 Every model is fitted per seed on the same split and evaluated through `recommend` (demo: temporal, last 30 days,
 purchases as targets; Beauty: leave-one-out with item attributes as the categorical modality). Paired Wilcoxon
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import time
 
 import numpy as np
@@ -86,7 +88,7 @@ def gate_vs_truth(model, data, export) -> dict:
 
 def _fit_path(dataset: str, name: str, params: dict, seed: int):
     """Where a fit is kept: the settings that change the model (not threads or progress) name the file."""
-    keep = {k: v for k, v in sorted(params.items()) if k not in ("threads", "progress")}
+    keep = {k: v for k, v in sorted(params.items()) if k not in ("threads", "progress", "checkpoint_dir")}
     key = hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:10]
     slug = name.replace(" ", "").replace("(", "-").replace(")", "")
     return OUT / "fits" / f"cammsr_{dataset.lower()}" / f"{slug}_seed{seed}_{key}.pkl"
@@ -99,13 +101,15 @@ def fit_or_load(dataset: str, name: str, model_name: str, params: dict, seed: in
     if path.exists() and path.with_suffix(".json").exists():
         return Recommender.load(path), json.loads(path.with_suffix(".json").read_text())
     t0 = time.perf_counter()
-    model = make_model(model_name, seed=seed, **params).fit(train)
+    checkpoints = path.with_suffix(".ckpt")              # an interrupted fit resumes here on the next call
+    model = make_model(model_name, seed=seed, **params, checkpoint_dir=str(checkpoints)).fit(train)
     h = model.history_
     info = {"seed": seed, "fit_s": round(time.perf_counter() - t0, 1), "epochs": len(h.losses),
             "best_epoch": h.best_epoch + 1, "stopped": h.stopped,
             "s_per_epoch": round(float(np.mean(h.epoch_seconds)), 1), "validation": h.metrics}
     model.save(path)
     path.with_suffix(".json").write_text(json.dumps(info, default=str))
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return model, info
 
 
