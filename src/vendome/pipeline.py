@@ -92,14 +92,19 @@ def train(ws: Workspace, name: str, params: dict | None = None, seed: int | None
 def evaluate_workspace(ws: Workspace, models: list[str], protocol: str, *, seeds: tuple[int, ...] = (0,),
                        test_days: float = 30, params: dict | None = None, threads: int = 1,
                        json_path: Path | None = None, html_path: Path | None = None,
-                       data: Dataset | None = None, pairs: list[tuple[str, ...]] | None = None) -> dict:
-    """Evaluate models side by side on one split of the workspace data; write JSON and HTML reports."""
+                       data: Dataset | None = None, pairs: list[tuple[str, ...]] | None = None,
+                       house_rules: bool = True) -> dict:
+    """Evaluate models side by side on one split of the workspace data; write JSON and HTML reports. With
+    `house_rules`, the workspace's rules.yaml (when it has one) shapes the lists, as it does in serving."""
     from vendome.evaluate.report import write_html, write_json
     from vendome.evaluate.run import run_protocol
+    from vendome.rules import load_policy
 
     data = data if data is not None else training_data(ws, threads=threads)
     specs = {m: dict((params or {}).get(m, {})) for m in models}
-    report = run_protocol(data, specs, protocol, seeds=seeds, test_days=test_days, pairs=pairs)
+    rules_file = ws.root / "rules.yaml"
+    policy = load_policy(rules_file) if house_rules and rules_file.exists() else None
+    report = run_protocol(data, specs, protocol, seeds=seeds, test_days=test_days, pairs=pairs, policy=policy)
     if json_path:
         write_json(report, json_path)
     if html_path:

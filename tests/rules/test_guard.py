@@ -204,3 +204,17 @@ def test_the_auditor_catches_lists_served_without_the_guard(data):
     broken = sum(bool(auditor.violations(Request("home", user=u), [int(i) for i in plain[u] if i >= 0]))
                  for u in range(data.n_users))
     assert broken >= data.n_users // 2
+
+
+def test_the_evaluator_scores_the_lists_the_guard_serves(data):
+    from vendome.data.splits import split
+    from vendome.evaluate.run import evaluate
+
+    sp = split(data, "temporal", test_days=30)
+    model = make_model("itemknn").fit(sp.train)
+    policy = parse_policy(APART + "placements:\n  home: {exclude: {category: [Watches]}}\n")
+    plain = evaluate(sp, {"itemknn": model}, progress=False)
+    ruled = evaluate(sp, {"itemknn": model}, progress=False, policy=policy)
+    assert ruled["models"]["itemknn"]["guardrail_violations"] == 0
+    assert ruled["rules"]["in_stock_only"] and ruled["policy"]["boundaries"]["groups"]["fine"] == [FINE]
+    assert plain["models"]["itemknn"]["exposure"] != ruled["models"]["itemknn"]["exposure"]

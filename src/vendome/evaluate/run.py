@@ -33,6 +33,8 @@ from vendome.evaluate.metrics import KS, hit_matrix, per_user_metrics, summarize
 from vendome.evaluate.significance import significance_table
 from vendome.models.base import Recommender
 from vendome.recommend import Rules, eligible_items, exclusions, recommend
+from vendome.rules import Guard, Policy, Request
+from vendome.rules.audit import Auditor
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ class Evaluator:
     ks: tuple[int, ...] = KS
     beyond_k: int = 10
     progress: bool = False
+    policy: Policy | None = None
 
     def __post_init__(self) -> None:
         self.ks = tuple(sorted(set(int(k) for k in self.ks)))
@@ -97,12 +100,17 @@ class Evaluator:
         self.category = beyond._attribute(train.products, "category").factorize()[0]
         self.brand = beyond._attribute(train.products, "brand").factorize()[0]
         self.modality = next((m for m in ("image", "text") if m in train.item_features), None)
+        # a workspace's guardrail file: the lists are the ones the API would serve on the home page at the cutoff
+        self.guard = Guard(self.policy, train) if self.policy is not None else None
+        self.request = Request("home", now=self.split.info.get("cutoff"))
+        if self.guard is not None:
+            self.exclude = None          # the policy's repurchase rule (rebuy categories) replaces the blanket one
 
     def run(self, model: Recommender) -> _Run:
         """Rank the eligible catalog for every test user through `recommend`, then measure."""
         start = time.perf_counter()
         items, _ = recommend(model, self.users, k=max(self.ks), eligible=self.eligible, exclude=self.exclude,
-                             progress=self.progress)
+                             progress=self.progress, guard=self.guard, request=self.request)
         hits = hit_matrix(items, self.split.test, self.users)
         per_user = per_user_metrics(hits, self.n_targets, self.ks)
         scalars: dict[str, float | None] = dict(summarize(per_user))
@@ -118,8 +126,14 @@ class Evaluator:
         scalars[f"price_tier_consistency@{k}"] = beyond.nanmean(
             beyond.price_tier_consistency(top, self.users, train, self.tiers))
         guard = beyond.guardrail_violations(items, self.users, train, in_stock_only=self.rules.in_stock_only,
-                                            exclude_purchased=self.rules.exclude_purchased,
+                                            exclude_purchased=self.rules.exclude_purchased and self.guard is None,
                                             now=self.split.info.get("cutoff") if self.rules.launched_only else None)
+        if self.policy is not None:                 # every rule of the file, re-derived by the independent auditor
+            auditor = Auditor(self.policy, train)
+            guard["policy"] = sum(bool(auditor.violations(Request("home", int(u), (), self.request.now),
+                                                          [int(i) for i in row if i >= 0]))
+                                  for u, row in zip(self.users, top, strict=True))
+            guard["total"] += guard["policy"]
         scalars["guardrail_violations"] = guard["total"]
         slices = beyond.slices(items, self.users, self.split.test, train, per_user, self.ks)
         exposure = beyond.exposure(top, self.users, train, self.tiers, self.eligible, per_user, f"ndcg@{k}")
@@ -150,15 +164,15 @@ class Evaluator:
 def evaluate(split: Split, models: Mapping[str, Recommender | Sequence[Recommender] | Mapping[Any, Recommender]],
              *, rules: Rules | None = None, ks: tuple[int, ...] = KS, progress: bool = True,
              seeds: Sequence[Any] | None = None, pairs: Sequence[tuple[str, ...]] | None = None,
-             beyond_k: int = 10, dataset: dict | None = None) -> dict:
+             beyond_k: int = 10, dataset: dict | None = None, policy: Policy | None = None) -> dict:
     """Evaluate models already fitted on `split.train`; returns the report dict.
 
     A model value may be one Recommender, a list of the same model fitted with different seeds (labelled by
     `seeds`, default 0..n-1), or a dict seed -> Recommender. `pairs` names extra (a, b) or (a, b, metric)
     comparisons for the significance section. `dataset` replaces the dataset summary (run_protocol passes
-    the full data's).
+    the full data's). `policy`: a guardrail file applied on top of `rules`, as the service applies it.
     """
-    ev = Evaluator(split, rules or Rules(), ks, beyond_k, progress)
+    ev = Evaluator(split, rules or Rules(), ks, beyond_k, progress, policy)
     entries: dict[str, dict] = {}
     per_user: dict[str, dict[str, np.ndarray]] = {}
     n_seeds: dict[str, int] = {}
@@ -186,7 +200,7 @@ def run_protocol(data: Dataset, specs: Mapping[str, dict], protocol: str = "temp
                  seeds: Sequence[int] = (0,), test_days: float = 30, rules: Rules | None = None,
                  fit_kwargs: Mapping[str, dict] | None = None, progress: bool = True, ks: tuple[int, ...] = KS,
                  pairs: Sequence[tuple[str, ...]] | None = None,
-                 make: Callable[..., Recommender] | None = None) -> dict:
+                 make: Callable[..., Recommender] | None = None, policy: Policy | None = None) -> dict:
     """Split `data`, make, fit (timed) and evaluate every model of `specs`, and build the report.
 
     specs: report name -> hyper-parameters for `make_model`; the registry name defaults to the report name and can
@@ -201,7 +215,7 @@ def run_protocol(data: Dataset, specs: Mapping[str, dict], protocol: str = "temp
     if not seeds:
         raise ValueError("run_protocol needs at least one seed")
     sp = splits.split(data, protocol, test_days=test_days)
-    ev = Evaluator(sp, rules or Rules(), ks, progress=progress)
+    ev = Evaluator(sp, rules or Rules(), ks, progress=progress, policy=policy)
     validation = "loo" if protocol in ("loo", "given") else "temporal"
     entries: dict[str, dict] = {}
     per_user: dict[str, dict[str, np.ndarray]] = {}
@@ -258,6 +272,7 @@ def _report(ev: Evaluator, entries: dict, per_user: dict, n_seeds: dict, pairs, 
         "protocol": ev.split.protocol,
         "dataset": described,
         "rules": asdict(ev.rules),
+        "policy": ev.policy.model_dump(mode="json") if ev.policy is not None else None,
         "ks": list(ev.ks),
         "beyond_k": ev.beyond_k,
         "seeds": seeds,
