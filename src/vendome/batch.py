@@ -41,9 +41,11 @@ class BatchSummary:
 
 
 def select_customers(data: Dataset, segment: dict[str, list[str]] | None = None) -> np.ndarray:
-    """Dense indices of the customers matching every `column: [values]` of `segment` (all customers when None);
-    an unknown column is an error that lists the ones there are."""
-    keep = np.ones(data.n_users, bool)
+    """Dense indices of the customers matching every `column: [values]` of `segment` (all customers when None, never
+    an erased client's placeholder); an unknown column is an error that lists the ones there are."""
+    from vendome.serve.privacy import TOMBSTONE_PREFIX
+
+    keep = ~data.customers["customer_id"].astype(str).str.startswith(TOMBSTONE_PREFIX).to_numpy()  # erased clients
     for column, values in (segment or {}).items():
         if column not in data.customers:
             raise ValueError(f"--segment: the customers table has no column {column!r} "

@@ -97,3 +97,10 @@ def test_the_documented_example_is_a_valid_file():
     policy = parse_policy(example, "docs/RULES.md")
     assert policy.price_band.enabled and policy.promotions[0].name == "resort launch"
     assert policy.seasons[0].start == "10-01" and policy.placement("email").exclude.category == ["Watches"]
+
+
+def test_an_impossible_promotion_date_is_reported_with_its_line():
+    text = "promotions:\n  - {name: x, match: {collection: [A]}, share: 0.2,\n     start: 2026-02-30}\n"
+    with pytest.raises(PolicyError) as err:
+        parse_policy(text)
+    assert err.value.problems[0].startswith("line 3: promotions.0.start:") and "2026-02-30" in err.value.problems[0]

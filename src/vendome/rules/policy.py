@@ -195,7 +195,7 @@ def parse_policy(text: str, source: str = "<rules>") -> Policy:
     """The Policy in a YAML text, or a PolicyError naming each problem's line and field."""
     try:
         root = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=TextDates)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -239,6 +239,19 @@ def save_policy(path: str | Path, text: str, check: Callable[[Policy], object] |
     finally:
         tmp.unlink(missing_ok=True)
     return policy
+
+
+class TextDates(yaml.SafeLoader):
+    """YAML's safe loader with dates left as text: the schema then parses them, so an impossible day such as
+    2026-02-30 is reported with its line and field instead of escaping as a bare ValueError from the YAML layer."""
+
+
+TextDates.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
+def line_of(node: yaml.Node | None, path: list) -> int:
+    """1-based line of the deepest YAML node the error path reaches (the field itself when it exists)."""
+    return _line_of(node, path)
 
 
 def _plain(msg: str) -> str:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vendome.serve.deps import Service, admin_key
 from vendome.serve.metrics import Metrics, route_template
-from vendome.serve.routes import customers, events, models, products, rules
+from vendome.serve.routes import customers, events, experiments, models, products, rules
 from vendome.serve.schemas import Health
 from vendome.serve.service import Recommendations
 from vendome.workspace import Workspace
@@ -51,11 +51,17 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    @app.get("/livez", tags=["operations"])
+    def livez() -> dict:
+        """Liveness: the process answers (no model, no store); also the load test's bare reference endpoint."""
+        return {"status": "alive"}
+
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz(svc: Service) -> dict:
         return {"status": "ok", "model": svc.model.name, "version": svc.meta.get("version"),
                 "products": svc.data.n_items, "customers": svc.data.n_users}
 
-    for router in (customers.router, products.router, events.router, models.router, rules.router):
+    for router in (customers.router, products.router, events.router, experiments.router, models.router,
+                   rules.router):
         app.include_router(router)
     return app

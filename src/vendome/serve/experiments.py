@@ -32,7 +32,8 @@ from scipy import stats
 
 from vendome.data import store
 from vendome.data.dataset import NON_PURCHASE_STATUSES
-from vendome.rules.policy import PLACEMENTS, _line_of
+from vendome.rules.policy import PLACEMENTS, TextDates
+from vendome.rules.policy import line_of as _line_of
 from vendome.workspace import Workspace
 
 EXPOSURES = "exposures"
@@ -75,8 +76,9 @@ class Experiment(_Strict):
 
     start / end: a day (YYYY-MM-DD, UTC; `end` is the last day it runs) or a date-time (naive means UTC; `end` is
     the instant it stops). No end: it runs until its status is set to stopped. Changing the weights or the salt of
-    a running experiment moves visitors between arms (the report counts them as `switched_arms`): start a new
-    experiment instead.
+    a running experiment moves visitors between arms (the report warns of visitors shown several arms): start a
+    new experiment instead. Experiments sharing a salt split alike (arm for arm, by weight); give each its own
+    unless that is the point.
     """
 
     name: str
@@ -202,19 +204,13 @@ def _instant(v: object, end: bool) -> object:
     return v
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loading with dates and times kept as text: PyYAML would raise a bare ValueError, with no line, for a
-    day such as 2026-02-30; as text, the schema reports it with its line."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
 def parse_experiments(text: str, source: str = "<experiments>") -> ExperimentConfig:
     """The experiments in a YAML text, or an ExperimentError naming each problem's line and field."""
     try:
         root = yaml.compose(text)
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        raw = yaml.load(text, Loader=TextDates)      # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

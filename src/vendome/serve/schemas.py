@@ -37,12 +37,18 @@ class ProductCard(BaseModel):
     reason: Reason
 
 
+class ExperimentArm(BaseModel):
+    name: str
+    arm: str
+
+
 class CustomerRecommendations(BaseModel):
     customer_id: str
     placement: str
     model: str
     version: str | None = None
     personalised: bool = Field(True, description="false when she opted out: best sellers within the rules")
+    experiment: ExperimentArm | None = Field(None, description="the A/B test and arm that chose the model")
     items: list[ProductCard]
 
 

@@ -29,12 +29,15 @@ import scipy.sparse as sp
 from vendome.artifacts import activate_version, active_version, forget_in_stored_models, load_model, versions
 from vendome.data.dataset import Dataset
 from vendome.data.store import load_dataset
+from vendome.models.base import Recommender
 from vendome.recommend import Request, recommend_lists
 from vendome.rules import Guard, Policy, load_policy
 from vendome.rules.guard import N_TIERS
 from vendome.serve.cache import ResponseCache
 from vendome.serve.events import EventLog, validate_events
-from vendome.serve.privacy import Consent, erase_customer
+from vendome.serve.experiments import ExperimentLog, active, assign, experiments_path, load_experiments
+from vendome.serve.experiments import report as experiment_report
+from vendome.serve.privacy import TOMBSTONE_PREFIX, Consent, erase_customer
 from vendome.workspace import Workspace
 
 PRODUCT_FIELDS = ("product_id", "title", "category", "subcategory", "brand", "collection", "price", "material",
@@ -75,14 +78,18 @@ class Recommendations:
                                products=self.data.products["product_id"])
         self.consent = Consent(ws)
         self.cache = cache or default_cache(ws)
+        trained = [p.name for p in ws.models.iterdir() if p.is_dir()] if ws.models.exists() else []
+        self.experiments = load_experiments(experiments_path(ws), models=trained)
+        self.exposures = ExperimentLog(ws)
+        self.arm_models: dict[str, tuple[Recommender, dict]] = {}     # other models serving an experiment's arm
         fresh = self._events_the_model_missed()
         if len(fresh):
             self.model.observe(self.data, fresh)
 
-    def _events_the_model_missed(self) -> np.ndarray:
+    def _events_the_model_missed(self, meta: dict | None = None) -> np.ndarray:
         """Clients with events logged after the model's fit (a restart after live traffic): their state is re-read
         once at start-up."""
-        fitted = self.meta.get("fitted_at")
+        fitted = (meta if meta is not None else self.meta).get("fitted_at")
         log = self.events.since(fitted) if fitted else self.events.interactions()
         return np.unique([self.data.user_index[c] for c in log["customer_id"] if c in self.data.user_index])
 
@@ -150,30 +157,70 @@ class Recommendations:
 
     def user_of(self, customer_id: str) -> int:
         u = self.data.user_index.get(str(customer_id))
-        if u is None:
+        if u is None or str(customer_id).startswith(TOMBSTONE_PREFIX):   # an erased client's placeholder row
             raise KeyError(f"unknown customer {customer_id!r}")
         return u
 
     # ------------------------------------------------------------------------------------ placements
     def for_customer(self, customer_id: str, k: int = 10, placement: str = "home") -> dict:
-        """Top-k for a known customer ("for you" on the home page, or an e-mail); KeyError for an unknown id."""
-        key = self.cache.key("customer", str(customer_id), k=k, placement=placement)
-        return self._cached(key, lambda: self._for_customer(customer_id, k, placement))
-
-    def _for_customer(self, customer_id: str, k: int, placement: str) -> dict:
+        """Top-k for a known customer ("for you" on the home page, or an e-mail); KeyError for an unknown id.
+        A running experiment on the placement picks the model by her arm (deterministic hash) and logs the
+        exposure, on a cache hit too: every display is an exposure."""
         u = self.user_of(customer_id)
         if self.consent.is_opted_out(str(customer_id)):
-            return self._not_personalised(customer_id, k, placement)
+            key = self.cache.key("customer", str(customer_id), k=k, placement=placement, personalised=False)
+            return self._cached(key, lambda: self._not_personalised(customer_id, k, placement))
+        exp = active(self.experiments, placement)
+        arm = assign(exp, str(customer_id)) if exp is not None else None
+        model, meta = self._arm_model(exp.arm(arm).model) if exp is not None else (self.model, self.meta)
+        key = self.cache.key("customer", str(customer_id), k=k, placement=placement,
+                             experiment=exp.name if exp else None, arm=arm)
+        answer = self._cached(key, lambda: self._for_customer(u, customer_id, k, placement, model, meta))
+        if exp is not None:
+            self.exposures.record(exp.name, arm, str(customer_id), placement,
+                                  [c["product_id"] for c in answer["items"]])
+            answer = {**answer, "experiment": {"name": exp.name, "arm": arm}}
+        return answer
+
+    def _for_customer(self, u: int, customer_id: str, k: int, placement: str, model: Recommender,
+                      meta: dict) -> dict:
         req = Request(placement, u, (), time.time())
         with self._lock:
-            items, scores, labels = recommend_lists(self.model, np.array([u]), k, guard=self.guard, request=req)
+            items, scores, labels = recommend_lists(model, np.array([u]), k, guard=self.guard, request=req)
         keep = items[0] >= 0
         labels = [x for x, ok in zip(labels[0], keep, strict=True) if ok]
         items, scores = items[0][keep], scores[0][keep]
-        reasons = [r.to_dict() for r in self.model.explain(u, items)]
-        return {"customer_id": str(customer_id), "placement": placement, "model": self.model.name,
-                "version": self.meta.get("version"), "personalised": True,
+        reasons = [r.to_dict() for r in model.explain(u, items)]
+        return {"customer_id": str(customer_id), "placement": placement, "model": model.name,
+                "version": meta.get("version"), "personalised": True,
                 "items": self._cards(items, scores, reasons, labels)}
+
+    def _arm_model(self, name: str) -> tuple[Recommender, dict]:
+        """The served model, or another trained model an experiment's arm names (its active version, loaded once
+        and kept up to date with live events like the served one)."""
+        if name == self.model.name:
+            return self.model, self.meta
+        with self._lock:
+            if name not in self.arm_models:
+                model, meta = load_model(self.ws, name)
+                fresh = self._events_the_model_missed(meta)
+                if len(fresh):
+                    model.observe(self.data, fresh)
+                self.arm_models[name] = (model, meta)
+            return self.arm_models[name]
+
+    def experiment_report(self, name: str) -> dict:
+        """Uplift with confidence intervals of an experiment's arms against its control (KeyError: unknown)."""
+        self.experiments.experiment(name)
+        return experiment_report(self.ws, name, experiments=self.experiments)
+
+    def reload_experiments(self) -> list[str]:
+        trained = [p.name for p in self.ws.models.iterdir() if p.is_dir()] if self.ws.models.exists() else []
+        config = load_experiments(experiments_path(self.ws), models=trained)
+        with self._lock:
+            self.experiments = config
+            self.cache.invalidate_all()
+        return [e.name for e in config.experiments]
 
     def similar(self, product_id: str, k: int = 10, modality: str = "image") -> dict:
         """The product page: pieces that look (or read) most alike, from the catalog embeddings, within the rules
@@ -230,6 +277,9 @@ class Recommendations:
         return {"cart": list(product_ids), "placement": "cart", "customer_id": customer_id,
                 "items": self._cards(items, out, reasons, labels)}
 
+    def _live_models(self) -> list[Recommender]:
+        return [self.model, *(m for m, _ in self.arm_models.values())]
+
     def _not_personalised(self, customer_id: str, k: int, placement: str) -> dict:
         """Best sellers within the placement's rules, nothing read from her history (she opted out)."""
         pop = self._popularity()
@@ -250,7 +300,8 @@ class Recommendations:
             logged = pd.DataFrame([asdict(e) for e in batch])
             self.data = self.data.add_events(logged)
             users = np.unique([self.data.user_index[str(c)] for c in logged["customer_id"]])
-            self.model.observe(self.data, users)
+            for model in self._live_models():
+                model.observe(self.data, users)
             self.guard.observe(self.data, users)
             self._cooccurrence = None
             for c in set(logged["customer_id"]):
@@ -268,7 +319,8 @@ class Recommendations:
         model version, the live model, the in-memory history and the guardrails' per-client state."""
         with self._lock:
             u = self.data.user_index.get(str(customer_id))
-            report = erase_customer(self.ws, str(customer_id), models=[self.model], user_index=self.data.user_index)
+            report = erase_customer(self.ws, str(customer_id), models=self._live_models(),
+                                    user_index=self.data.user_index)
             rewritten = forget_in_stored_models(self.ws, np.array([u])) if u is not None else {}
             features = self.data.item_features
             self.data = load_dataset(self.ws)
