@@ -252,3 +252,11 @@ def test_an_erased_store_can_be_read_by_a_new_process(ws: Workspace):
     store.writer(ws).close()
     with duckdb.connect(str(ws.db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM customers WHERE customer_id NOT LIKE 'erased-%'").fetchone()[0] == 3
+
+
+def test_a_later_export_that_still_holds_her_does_not_bring_her_back(ws: Workspace):
+    erase_customer(ws, HER)
+    summary = ingest_tables(boutique(), ws, source="the same CRM export, a week later")
+    assert summary.meta["erased_customers_left_out"] == 1
+    assert cells_equal_to(ws, [HER, HER_ORDER]) == {}
+    assert SISTER in set(store.read_tables(ws)["customers"]["customer_id"])

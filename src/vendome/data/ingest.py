@@ -575,6 +575,31 @@ def ingest_folder(src: str | Path, ws: Workspace | str | Path, *, now: pd.Timest
                    max_problems=max_problems, base_dir=src, start=start)
 
 
+def _without_erased(ws: Workspace, tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], int]:
+    """Leave out every row of customers erased from this workspace before (recognised by their receipts, so their
+    ids are never stored): a CRM export that still holds her must not bring her back."""
+    erased = store.erased_receipts(ws)
+    if not erased:
+        return tables, 0
+    ids: set[str] = set()
+    for name in ("customers", "orders", "interactions"):
+        if name in tables and "customer_id" in tables[name]:
+            ids |= set(tables[name]["customer_id"].astype(str))
+    gone = {c for c in ids if store.erasure_receipt(ws, c) in erased}
+    if not gone:
+        return tables, 0
+    out = dict(tables)
+    for name in ("customers", "orders", "interactions"):
+        if name in out and "customer_id" in out[name]:
+            out[name] = out[name][~out[name]["customer_id"].astype(str).isin(gone)].reset_index(drop=True)
+    if "order_items" in out and "orders" in tables:
+        orders = tables["orders"]
+        theirs = set(orders.loc[orders["customer_id"].astype(str).isin(gone), "order_id"].astype(str))
+        lines = out["order_items"]
+        out["order_items"] = lines[~lines["order_id"].astype(str).isin(theirs)].reset_index(drop=True)
+    return out, len(gone)
+
+
 def ingest_tables(tables: dict[str, pd.DataFrame], ws: Workspace | str | Path, *, source: str = "tables",
                   files: dict[str, Path] | None = None, now: pd.Timestamp | str | None = None,
                   max_problems: int = 50, base_dir: str | Path | None = None) -> IngestSummary:
@@ -595,5 +620,6 @@ def _ingest(tables: dict[str, pd.DataFrame], ws: Workspace | str | Path, *, file
         raise ValidationError(problems, max_problems=max_problems)
     if existing is None:
         store.write_salt(ws, salt)
-    meta = store.write_tables(ws, clean, {"source": source})
+    clean, left_out = _without_erased(ws, clean)
+    meta = store.write_tables(ws, clean, {"source": source, "erased_customers_left_out": left_out})
     return IngestSummary(ws.root, source, meta["counts"], meta["content_hash"], time.perf_counter() - start, meta)

@@ -517,6 +517,27 @@ def read_salt(ws: Workspace | str | Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
+ERASURES = "erasures"   # receipts of erased customers (vendome.serve.privacy): salted hashes, never the ids
+
+
+def erasure_receipt(ws: Workspace | str | Path, customer_id: str) -> str:
+    """The salted SHA-256 that stands for a customer in `erasures` (recompute it to prove a request was honoured,
+    or to recognise her in a later export without ever storing her id)."""
+    salt = read_salt(ws)
+    if salt is None:
+        salt = os.urandom(32)
+        write_salt(ws, salt)
+    return hashlib.sha256(salt + b"\x00erasure\x00customer_id\x00" + str(customer_id).encode("utf-8")).hexdigest()
+
+
+def erased_receipts(ws: Workspace | str | Path) -> set[str]:
+    """The receipts of every customer erased from this workspace (empty before the first erasure)."""
+    ws = _ws(ws)
+    if not ws.db.exists() or not has_table(ws, ERASURES):
+        return set()
+    return set(read_dataframe(ws, ERASURES)["subject"].astype(str))
+
+
 def write_salt(ws: Workspace | str | Path, salt: bytes) -> None:
     """Store the salt once, readable by the owner only (mode 0600)."""
     ws = _ws(ws).ensure()

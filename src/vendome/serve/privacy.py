@@ -20,8 +20,6 @@ never held her.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +33,8 @@ from vendome.models.base import Recommender
 from vendome.workspace import Workspace
 
 CONSENT_TABLE = "consent"
-ERASURE_TABLE = "erasures"
+ERASURE_TABLE = store.ERASURES
+erasure_receipt = store.erasure_receipt    # kept here too: the privacy officer's module
 TOMBSTONE_PREFIX = "erased-"     # the id of an erased customer's placeholder row (random, links to no one)
 _CONSENT_DDL = (f"CREATE TABLE IF NOT EXISTS {CONSENT_TABLE} "
                 "(customer_id VARCHAR, opted_out BOOLEAN, updated_at TIMESTAMPTZ)")
@@ -120,16 +119,6 @@ class ErasureReport:
         return {"receipt": self.receipt, "erased_at": self.erased_at.isoformat(timespec="seconds"),
                 "rows": dict(self.rows), "models": list(self.models), "refit_required": self.refit_required,
                 "found": self.found}
-
-
-def erasure_receipt(ws: Workspace | str | Path, customer_id: str) -> str:
-    """The salted SHA-256 that stands for a customer in `erasures` (recompute it to prove a request was honoured)."""
-    ws = _workspace(ws)
-    salt = store.read_salt(ws)
-    if salt is None:
-        salt = os.urandom(32)
-        store.write_salt(ws, salt)
-    return hashlib.sha256(salt + b"\x00erasure\x00customer_id\x00" + customer_id.encode("utf-8")).hexdigest()
 
 
 def erase_customer(ws: Workspace | str | Path, customer_id: str, models: Iterable[Recommender] = (),
