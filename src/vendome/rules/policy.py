@@ -193,18 +193,9 @@ class PolicyError(ValueError):
 
 def parse_policy(text: str, source: str = "<rules>") -> Policy:
     """The Policy in a YAML text, or a PolicyError naming each problem's line and field."""
-    try:
-        root = yaml.compose(text)
-        raw = yaml.load(text, Loader=TextDates)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise PolicyError(source, [f"{where}not valid YAML ({getattr(exc, 'problem', None) or exc})"]) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise PolicyError(source, [f"line 1: expected a mapping of settings (version, placements, ...), "
-                                   f"got {type(raw).__name__}"])
+    root, raw, problem = read_yaml_mapping(text, "a mapping of settings (version, placements, ...)")
+    if problem:
+        raise PolicyError(source, [problem])
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
@@ -247,6 +238,23 @@ class TextDates(yaml.SafeLoader):
 
 
 TextDates.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
+def read_yaml_mapping(text: str, expected: str) -> tuple[yaml.Node | None, dict, str | None]:
+    """(node tree for line numbers, the mapping, None) of a YAML text, or a problem naming the line when it is not
+    valid YAML or not a mapping (shared by every configuration file of the project)."""
+    try:
+        root = yaml.compose(text)
+        raw = yaml.load(text, Loader=TextDates)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return None, {}, f"{where}not valid YAML ({getattr(exc, 'problem', None) or exc})"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return root, {}, f"line 1: expected {expected}, got {type(raw).__name__}"
+    return root, raw, None
 
 
 def line_of(node: yaml.Node | None, path: list) -> int:

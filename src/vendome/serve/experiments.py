@@ -32,7 +32,7 @@ from scipy import stats
 
 from vendome.data import store
 from vendome.data.dataset import NON_PURCHASE_STATUSES
-from vendome.rules.policy import PLACEMENTS, TextDates
+from vendome.rules.policy import PLACEMENTS, read_yaml_mapping
 from vendome.rules.policy import line_of as _line_of
 from vendome.workspace import Workspace
 
@@ -208,18 +208,9 @@ def _instant(v: object, end: bool) -> object:
 
 def parse_experiments(text: str, source: str = "<experiments>") -> ExperimentConfig:
     """The experiments in a YAML text, or an ExperimentError naming each problem's line and field."""
-    try:
-        root = yaml.compose(text)
-        raw = yaml.load(text, Loader=TextDates)      # a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ExperimentError(source, [f"{where}not valid YAML ({getattr(exc, 'problem', None) or exc})"]) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ExperimentError(source, [f"line 1: expected a mapping with `experiments:` (a list), "
-                                       f"got {type(raw).__name__}"])
+    root, raw, problem = read_yaml_mapping(text, "a mapping with `experiments:` (a list)")
+    if problem:
+        raise ExperimentError(source, [problem])
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
