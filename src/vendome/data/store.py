@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar, Self
 
 import duckdb
 import numpy as np
@@ -550,3 +551,31 @@ def write_salt(ws: Workspace | str | Path, salt: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+class LoggedTable:
+    """Base of the tables other layers append to through this process's one writer (the event log, exposures):
+    created on first use from the subclass's `ddl`, and closable so other processes can open the store."""
+
+    ddl: ClassVar[str]
+
+    def __init__(self, ws: Workspace | str | Path) -> None:
+        self.ws = _ws(ws)
+        self._writer = writer(self.ws)
+        self._ready = False
+
+    def close(self) -> None:
+        """Let go of the store file (other processes can open it); the next call reopens it."""
+        self._writer.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            with self._writer.transaction() as con:
+                con.execute(self.ddl)
+            self._ready = True

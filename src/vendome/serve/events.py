@@ -209,21 +209,21 @@ def _timestamp(value: object, now: datetime, max_skew: timedelta, problem) -> da
 
 
 # ------------------------------------------------------------------------------------------------ the log
-class EventLog:
+class EventLog(store.LoggedTable):
     """Durable, append-only log of live events in the workspace store's `event_log` table.
 
     customers / products: the ids the service knows (any iterable of str); required to append, not to read.
     The sets are kept as `known_customers` / `known_products`, which the service updates (e.g. after an erasure).
     """
 
+    ddl = _DDL
+
     def __init__(self, ws: Workspace | str | Path, *, customers: Iterable[str] | None = None,
                  products: Iterable[str] | None = None, max_skew: timedelta = MAX_CLOCK_SKEW) -> None:
-        self.ws = ws if isinstance(ws, Workspace) else Workspace(ws)
+        super().__init__(ws)
         self.known_customers = None if customers is None else {str(c) for c in customers}
         self.known_products = None if products is None else {str(p) for p in products}
         self.max_skew = max_skew
-        self._writer = store.writer(self.ws)
-        self._ready = False
 
     def append(self, events: Sequence[Mapping | Event]) -> list[str]:
         """Validate and durably store a batch, all or nothing; returns the interaction ids assigned, in order."""
@@ -273,22 +273,6 @@ class EventLog:
         self._ensure()
         with self._writer.reading() as con:
             return int(con.execute(f"SELECT count(*) FROM {EVENT_TABLE}").fetchone()[0])
-
-    def close(self) -> None:
-        """Let go of the store file (other processes can open it); the next call reopens it."""
-        self._writer.close()
-
-    def __enter__(self) -> EventLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _ensure(self) -> None:
-        if not self._ready:
-            with self._writer.transaction() as con:
-                con.execute(_DDL)
-            self._ready = True
 
     def _select(self, where: str, params: list) -> pd.DataFrame:
         self._ensure()

@@ -304,7 +304,7 @@ def active(experiments: ExperimentConfig | Sequence[Experiment], placement: str,
 
 
 # ------------------------------------------------------------------------------------------------ exposures
-class ExperimentLog:
+class ExperimentLog(store.LoggedTable):
     """Durable log of exposures (what an arm showed to whom, where, when) in the store's `exposures` table.
 
     `record` commits one transaction per exposure through the process's one `store.writer(ws)` connection and
@@ -313,10 +313,7 @@ class ExperimentLog:
     visitor once, from her first.
     """
 
-    def __init__(self, ws: Workspace | str | Path) -> None:
-        self.ws = ws if isinstance(ws, Workspace) else Workspace(ws)
-        self._writer = store.writer(self.ws)
-        self._ready = False
+    ddl = _DDL
 
     def record(self, experiment: str, arm: str, customer_id: str, placement: str,
                product_ids: Sequence[str] | str, shown_at: datetime | None = None) -> str:
@@ -344,21 +341,6 @@ class ExperimentLog:
         where, params = ("WHERE experiment = ?", [experiment]) if experiment is not None else ("", [])
         return self._writer.query(f"SELECT * FROM {EXPOSURES} {where} ORDER BY shown_at, rowid", params)
 
-    def close(self) -> None:
-        """Let go of the store file (other processes can open it); the next call reopens it."""
-        self._writer.close()
-
-    def __enter__(self) -> ExperimentLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _ensure(self) -> None:
-        if not self._ready:
-            with self._writer.transaction() as con:
-                con.execute(_DDL)
-            self._ready = True
 
 
 def _aware(t: datetime | None) -> datetime:
