@@ -196,13 +196,16 @@ def batch(output: Annotated[Path, typer.Option("--output", "-o", help="OUT.parqu
 
 @app.command("serve")
 def serve_(workspace: WorkspaceOpt = Path("workspace"), host: str = "127.0.0.1", port: int = 8000,
-           model: str = "hybrid") -> None:
+           model: str = "hybrid",
+           warm: Annotated[bool, typer.Option("--warm/--no-warm", help="Compute every client's home list ahead, "
+                                              "in the background (a home request is then a cache read).")] = True,
+           ) -> None:
     """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
 
     from vendome.serve.app import create_app
 
-    uvicorn.run(create_app(Workspace(workspace), model=model), host=host, port=port)
+    uvicorn.run(create_app(Workspace(workspace), model=model, warm=warm), host=host, port=port)
 
 
 def main() -> None:  # pragma: no cover - console entry

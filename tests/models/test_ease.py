@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from vendome.models.ease import EASE, ease_weights
 
@@ -26,3 +27,9 @@ def test_ease_explains_with_the_history_item_that_weighs_most(blocks):
     candidate = next(i for i in np.flatnonzero(item_block == user_block[0]) if i not in owned)
     reason = model.explain(0, np.array([candidate]))[0]
     assert reason.code == "co_chosen" and "Serpent piece" in reason.text and "the client bought" in reason.text
+
+
+def test_ease_refuses_a_catalog_its_dense_gram_matrix_would_not_fit_with_a_clear_error(blocks):
+    data = blocks[0]
+    with pytest.raises(ValueError, match=r"dense .* Gram matrix .* max_items=.* use als, bpr or itemknn"):
+        EASE(max_items=data.n_items - 1).fit(data)

@@ -115,6 +115,19 @@ def test_seasons_show_their_pieces_only_in_their_window_even_over_new_year(data)
     assert not guard.piece_mask(Request(now=day["2026-06-15"]))[resort].any()
 
 
+def test_a_list_stays_valid_until_the_next_launch_or_the_next_day_of_a_dated_rule(data):
+    launch = pd.Timestamp("2026-09-01", tz="UTC").timestamp()          # the boutique's pieces not yet launched
+    guard = Guard(parse_policy(""), data)
+    assert guard.stable_until(NOW) == launch
+    before, after = guard.piece_mask(Request(now=launch - 1)), guard.piece_mask(Request(now=launch))
+    assert (before != after).any() and (guard.piece_mask(Request(now=NOW)) == before).all()
+    assert guard.stable_until(launch) == np.inf                        # nothing launches after that
+    seasonal = Guard(parse_policy("seasons:\n  - {match: {collection: [Resort]}, start: '11-15', end: '01-31'}\n"),
+                     data)
+    assert seasonal.stable_until(NOW) == pd.Timestamp("2026-06-16", tz="UTC").timestamp()
+    assert seasonal.stable_until(launch + 3600) == pd.Timestamp("2026-09-02", tz="UTC").timestamp()
+
+
 def test_a_promotion_takes_its_share_of_slots_spread_over_the_list(data):
     policy = parse_policy("promotions:\n  - {name: resort, match: {collection: [Resort]}, share: 0.2}\n")
     guard = Guard(policy, data)

@@ -245,7 +245,7 @@ def test_a_redis_that_is_not_there_is_a_fast_miss_and_is_tried_again_after_the_b
     cache = ResponseCache.from_url(f"redis://127.0.0.1:{free_port()}/0", namespace="absent", backoff=BACKOFF)
     k, took = timed(cache.key, "for_you", "c1", k=10)
     assert took < FAST and cache.stats()["degraded"] and cache.stats()["errors"] == 1
-    for call, args in [(cache.get, (k,)), (cache.set, (k, ANSWER)), (cache.invalidate_customer, ("c1",)),
+    for call, args in [(cache.get, (k,)), (cache.set_text, (k, '{"a":1}')), (cache.invalidate_customer, ("c1",)),
                        (cache.invalidate_all, ()), (cache.get, ("for_you:3.1:0123abcd",))]:
         out, took = timed(call, *args)
         assert out is None and took < FAST, call.__name__
@@ -266,7 +266,8 @@ def test_a_redis_killed_mid_run_fails_open_then_recovers(redis_server):
 
     proc.kill()
     proc.wait()
-    for call, args in [(cache.get, (before,)), (cache.set, (before, ANSWER)), (cache.invalidate_customer, ("c1",))]:
+    for call, args in [(cache.get, (before,)), (cache.set_text, (before, '{"a":1}')),
+                       (cache.invalidate_customer, ("c1",))]:
         out, took = timed(call, *args)
         assert out is None and took < FAST, call.__name__
     assert cache.stats()["degraded"] and cache.stats()["errors"] == 1

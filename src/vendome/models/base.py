@@ -58,6 +58,11 @@ class Recommender(ABC):
         """One reason per item; models override with their own signals."""
         return [Reason(self.reason_code, self.reason_text.format(name=self.name)) for _ in items]
 
+    def explain_many(self, users: np.ndarray, items: list[np.ndarray]) -> list[list[Reason]]:
+        """`explain` for a batch (`items[r]`: the list of `users[r]`); models whose reasons need a full scoring
+        pass override it to score the batch once (the serving warmer explains thousands of lists)."""
+        return [self.explain(int(u), np.asarray(i)) for u, i in zip(users, items, strict=True)]
+
     # -------------------------------------------------------------- erasure
     def forget(self, users: np.ndarray) -> Self:
         """Erase what the model holds about these users, in place; returns self.

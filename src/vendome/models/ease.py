@@ -25,6 +25,7 @@ from vendome.models.base import Reason, Recommender
 from vendome.models.popularity import HistoryScorer, check_users
 
 FLOAT64_MAX_ITEMS = 4096
+MAX_ITEMS = 40_000   # 3 x 4 x 40,000^2 bytes = 19 GB at the peak: the most a 24 GB machine can invert
 
 
 class EASE(HistoryScorer, Recommender):
@@ -32,13 +33,19 @@ class EASE(HistoryScorer, Recommender):
 
     name = "ease"
 
-    def __init__(self, regularization: float = 100.0, weighted: bool = False) -> None:
+    def __init__(self, regularization: float = 100.0, weighted: bool = False, max_items: int = MAX_ITEMS) -> None:
         self.regularization = regularization
         self.weighted = weighted
+        self.max_items = max_items
 
     def fit(self, data: Dataset) -> Self:
         if self.regularization <= 0:
             raise ValueError(f"ease: regularization (lambda) must be > 0, got {self.regularization}")
+        if data.n_items > self.max_items:
+            gb = 12 * data.n_items ** 2 / 1e9
+            raise ValueError(f"ease: {data.n_items:,} items need a dense {data.n_items:,}^2 Gram matrix (about "
+                             f"{gb:,.0f} GB at the peak), over max_items={self.max_items:,}; use als, bpr or "
+                             "itemknn for a catalog this size")
         x = data.matrix(binary=not self.weighted)
         dtype = np.float64 if data.n_items <= FLOAT64_MAX_ITEMS else np.float32
         self.weights_ = ease_weights(x, self.regularization, dtype)

@@ -376,60 +376,86 @@ class Hybrid(Recommender):
 
     def explain(self, user: int, items: np.ndarray) -> list[Reason]:
         """The reason of the component that contributed most, with every component's share of the blend."""
-        items = np.asarray(items)
+        return self.explain_many(np.array([user]), [np.asarray(items)])[0]
+
+    def explain_many(self, users: np.ndarray, items: list[np.ndarray]) -> list[list[Reason]]:
+        """`explain` for a batch, scoring every component once for all of them."""
+        users = np.asarray(users, dtype=np.int64)
+        items = [np.asarray(i, dtype=np.int64) for i in items]
+        z = self.component_scores(users)
         if getattr(self, "stack_", None) is not None:
-            return self._explain_stacked(user, items)
-        normalised = self.component_scores(np.array([user]))
-        parts = {label: self.weights_[label] * z[0, items] for label, z in normalised.items()}
+            blocks = [np.asarray(block) for _, block in self.context_.blocks(users)]
+            return [self._explain_stacked(int(u), i, {m: s[r] for m, s in z.items()}, [b[r] for b in blocks])
+                    for r, (u, i) in enumerate(zip(users, items, strict=True))]
+        return [self._explain_linear(int(u), i, {m: s[r] for m, s in z.items()})
+                for r, (u, i) in enumerate(zip(users, items, strict=True))]
+
+    def _explain_linear(self, user: int, items: np.ndarray, z: dict[str, np.ndarray]) -> list[Reason]:
+        parts = {label: self.weights_[label] * row[items] for label, row in z.items()}
         labels = list(parts)
         contrib = np.stack([parts[label] for label in labels], axis=1)  # (items, components)
         positive = np.maximum(contrib, 0.0)
         totals = positive.sum(1, keepdims=True)
         weights = np.array([self.weights_[label] for label in labels])
         shares = np.where(totals > 0, positive / np.where(totals > 0, totals, 1.0), weights[None, :])
+        tops = [labels[int(np.argmax(shares[k]))] for k in range(len(items))]
+        inner = self._inner_reasons(user, items, tops)
         reasons = []
-        for k, item in enumerate(items):
-            top = labels[int(np.argmax(shares[k]))]
-            inner = self.components_[top].explain(user, np.array([item]))[0]
+        for k in range(len(items)):
             order = np.argsort(-shares[k])
             mix = ", ".join(f"{labels[m]} {shares[k, m]:.0%}" for m in order if shares[k, m] >= 0.005)
             signals = {f"{label}_share": float(shares[k, m]) for m, label in enumerate(labels)}
             signals.update({f"{label}_weight": float(self.weights_[label]) for label in labels})
-            reasons.append(Reason(inner.code, f"{inner.text} (blend: {mix})", signals))
+            reasons.append(Reason(inner[k].code, f"{inner[k].text} (blend: {mix})", signals))
         return reasons
 
+    def _inner_reasons(self, user: int, items: np.ndarray, tops: list[str]) -> list[Reason]:
+        """The reason of each item's top component, one `explain` call per component (not per item)."""
+        out: list[Reason | None] = [None] * len(items)
+        for label in dict.fromkeys(tops):
+            rows = [k for k, t in enumerate(tops) if t == label]
+            if label in self.components_:
+                for k, r in zip(rows, self.components_[label].explain(user, items[rows]), strict=True):
+                    out[k] = r
+            else:
+                for k in rows:
+                    out[k] = Reason(*self._context_reason(label, int(items[k])))
+        return out
 
     def contributions(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Stacked blend: each component's and each context feature's additive part of the score of `items`
         (components z_m * effective weight; context c_g * (value - mean over the training candidates))."""
-        stack, users = self.stack_, np.array([user])
+        users = np.array([user])
+        z = {label: s[0] for label, s in self.component_scores(users).items()}
+        return self._contributions(np.asarray(items), z, [np.asarray(b)[0] for _, b in self.context_.blocks(users)])
+
+    def _contributions(self, items: np.ndarray, z: dict[str, np.ndarray], blocks: list[np.ndarray]
+                       ) -> dict[str, np.ndarray]:
+        stack = self.stack_
         eff = stack.effective_weights(self.context_.item[items])
-        parts = {label: z[0, items] * eff[m] for m, (label, z) in enumerate(self.component_scores(users).items())}
-        for g, (name, block) in enumerate(self.context_.blocks(users)):
-            parts[name] = stack.c_[g] * (np.asarray(block)[0, items] - stack.context_mean_[g])
+        parts = {label: row[items] * eff[m] for m, (label, row) in enumerate(z.items())}
+        for g, name in enumerate(self.context_.names):
+            parts[name] = stack.c_[g] * (blocks[g][items] - stack.context_mean_[g])
         return parts
 
-    def _explain_stacked(self, user: int, items: np.ndarray) -> list[Reason]:
-        parts = self.contributions(user, items)
+    def _explain_stacked(self, user: int, items: np.ndarray, z: dict[str, np.ndarray], blocks: list[np.ndarray]
+                         ) -> list[Reason]:
+        parts = self._contributions(items, z, blocks)
         labels = list(parts)
         contrib = np.stack([parts[label] for label in labels], axis=1)
         positive = np.maximum(contrib, 0.0)
         totals = positive.sum(1, keepdims=True)
         shares = np.divide(positive, totals, out=np.zeros_like(positive), where=totals > 0)
+        orders = [np.argsort(-shares[k]) for k in range(len(items))]
+        inner = self._inner_reasons(user, items, [labels[int(o[0])] for o in orders])
+        eff = self.stack_.effective_weights(self.context_.item[items])          # (components, items)
         reasons = []
-        for k, item in enumerate(items):
-            order = np.argsort(-shares[k])
-            top = labels[int(order[0])]
-            if top in self.components_:
-                inner = self.components_[top].explain(user, np.array([item]))[0]
-                code, text = inner.code, inner.text
-            else:
-                code, text = self._context_reason(top, int(item))
+        for k in range(len(items)):
+            order = orders[k]
             mix = ", ".join(f"{labels[m]} {shares[k, m]:.0%}" for m in order[:4] if shares[k, m] >= 0.05)
             signals = {f"{label}_share": float(shares[k, m]) for m, label in enumerate(labels)}
-            signals.update({f"{label}_weight": float(w) for label, w in zip(
-                self.labels_, self.stack_.effective_weights(self.context_.item[[item]])[:, 0], strict=True)})
-            reasons.append(Reason(code, f"{text} (blend: {mix})", signals))
+            signals.update({f"{label}_weight": float(w) for label, w in zip(self.labels_, eff[:, k], strict=True)})
+            reasons.append(Reason(inner[k].code, f"{inner[k].text} (blend: {mix})", signals))
         return reasons
 
     def _context_reason(self, feature: str, item: int) -> tuple[str, str]:

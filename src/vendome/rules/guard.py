@@ -191,6 +191,20 @@ class Guard:
                 mask &= ~np.isin(self.subcategory, self.subcategory[anchors])
         return mask
 
+    def stable_until(self, now: float) -> float:
+        """The first instant after `now` at which a dated rule may change a list: the next launch, or the next
+        UTC midnight while any season or dated promotion exists (they change by the day). Until then a list is a
+        function of the model, the client and the rules alone, so a cache may keep it exactly that long."""
+        out = math.inf
+        if self.policy.launched_only:
+            ahead = self.launch[self.launch > now]
+            if len(ahead):
+                out = float(ahead.min())
+        if self.seasons or any(p.start or p.end for p, _ in self.promotions):
+            day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            out = min(out, day.timestamp() + 86_400)
+        return out
+
     # ------------------------------------------------------------------------------------ per-list rules
     def has_list_rules(self, req: Request) -> bool:
         return bool(self.conflict.any() or self.policy.diversity.strength > 0 or self._promotions_for(req))

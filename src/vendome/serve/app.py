@@ -10,6 +10,7 @@ refused before they are read.
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,17 +20,30 @@ from vendome.serve.metrics import Metrics, route_template
 from vendome.serve.routes import customers, events, experiments, models, products, rules
 from vendome.serve.schemas import Health
 from vendome.serve.service import Recommendations
+from vendome.serve.warm import Warmer
 from vendome.workspace import Workspace
 
 MAX_BODY_BYTES = 4_000_000   # a 10,000-event batch fits
 
 
 def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
-               svc: Recommendations | None = None) -> FastAPI:
-    app = FastAPI(title="Vendome", version="0.1.0",
+               svc: Recommendations | None = None, warm: bool = False) -> FastAPI:
+    """The app over `svc` (default: the workspace's service for `model`). `warm`: a background thread computes
+    every client's home list ahead (`vendome.serve.warm`); `vendome serve` turns it on."""
+    svc = svc or Recommendations(ws, model)
+    warmer = Warmer(svc) if warm else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if warmer is not None:
+            warmer.start()
+        yield
+        if warmer is not None:
+            warmer.stop()
+
+    app = FastAPI(lifespan=lifespan, title="Vendome", version="0.1.0",
                   description="Recommendations for luxury, fashion and jewelry retail, within the house's "
                               "guardrails, with a reason for every piece.")
-    svc = svc or Recommendations(ws, model)
     app.state.service = svc
     app.state.admin_key = admin_key(ws, api_key)
     app.state.metrics = metrics = Metrics(cache=svc.cache)
@@ -52,14 +66,15 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
         return Response(body, media_type=content_type)
 
     @app.get("/livez", tags=["operations"])
-    def livez() -> dict:
+    async def livez() -> dict:
         """Liveness: the process answers (no model, no store); also the load test's bare reference endpoint."""
         return {"status": "alive"}
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz(svc: Service) -> dict:
         return {"status": "ok", "model": svc.model.name, "version": svc.meta.get("version"),
-                "products": svc.data.n_items, "customers": svc.data.n_users}
+                "products": svc.data.n_items, "customers": svc.data.n_users,
+                "warmer": svc.warmer.status() if svc.warmer is not None else None}
 
     for router in (customers.router, products.router, events.router, experiments.router, models.router,
                    rules.router):

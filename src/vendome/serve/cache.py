@@ -37,8 +37,8 @@ from collections import OrderedDict
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TTL = 60.0              # seconds: long enough to absorb a page's repeated calls, short for fresh answers
-DEFAULT_MAX_ENTRIES = 10_000    # in-process: about 10 cards per answer, a few tens of MB at most
+DEFAULT_TTL = 3600.0            # seconds, an upper bound: callers pass the exact expiry of what they store
+DEFAULT_MAX_ENTRIES = 50_000    # in-process: about 4 KB per answer of 10 cards, 200 MB at most
 REDIS_TIMEOUT = 0.075           # seconds, connect and read: the API answers in < 50 ms, a cache must not double it
 BACKOFF = (1.0, 5.0)            # seconds before trying a failed Redis again: first, then doubling up to the cap
 UNAVAILABLE = "?"               # the generation part of a key built while the backend was out of reach
@@ -169,31 +169,42 @@ class ResponseCache:
         return f"{kind}:{part}:{hashlib.blake2b(body.encode(), digest_size=8).hexdigest()}"
 
     def get(self, key: str) -> dict | None:
-        text = None if _unavailable(key) else self._call(self.store.read, key)
+        text = self.get_text(key)
         if text is not None:
             try:
-                value = json.loads(text)
+                return json.loads(text)
             except ValueError:
                 log.warning("response cache: an undecodable entry under %s, treated as a miss", key)
                 self._count("errors")
-            else:
-                self._count("hits")
-                return value
-        self._count("misses")
         return None
 
-    def set(self, key: str, value: dict, ttl: float | None = None) -> None:
-        """Store `value` for `ttl` seconds (default: the cache's). A value that is not JSON-able is not cached (an
-        error is counted and logged): the answer still reaches the client."""
-        if _unavailable(key):
-            return
+    def get_text(self, key: str) -> str | None:
+        """The entry's JSON text as stored: the API sends it as the body without decoding it."""
+        text = None if _unavailable(key) else self._call(self.store.read, key)
+        self._count("misses" if text is None else "hits")
+        return text
+
+    def holds(self, key: str) -> bool:
+        """Whether the entry is there, without counting a hit or a miss (the warmer asks before computing)."""
+        return not _unavailable(key) and self._call(self.store.read, key) is not None
+
+    def set(self, key: str, value: dict, ttl: float | None = None) -> str | None:
+        """Store `value` for `ttl` seconds (default: the cache's) and return its JSON text. A value that is not
+        JSON-able is not cached (an error is counted and logged, None returned): the answer still reaches the
+        client."""
         try:
-            text = json.dumps(value, separators=(",", ":"))
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as err:
             log.warning("response cache: cannot encode the answer for %s (%s), not cached", key, err)
             self._count("errors")
-            return
-        self._call(self.store.write, key, text, self.ttl if ttl is None else ttl)
+            return None
+        self.set_text(key, text, ttl)
+        return text
+
+    def set_text(self, key: str, text: str, ttl: float | None = None) -> None:
+        ttl = self.ttl if ttl is None else min(ttl, self.ttl)
+        if not _unavailable(key) and ttl > 0:
+            self._call(self.store.write, key, text, ttl)
 
     def invalidate_customer(self, customer_id: str) -> None:
         """Her events, opt-out or erasure: her cached answers are never served again."""

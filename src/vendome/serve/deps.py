@@ -16,7 +16,8 @@ from vendome.workspace import Workspace
 KEY_FILE = "admin_api_key"
 
 
-def service(request: Request) -> Recommendations:
+async def service(request: Request) -> Recommendations:
+    """`async`: a plain function dependency would cost every request a trip through the thread pool."""
     return request.app.state.service
 
 

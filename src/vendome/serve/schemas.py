@@ -74,12 +74,20 @@ class CartCompletion(BaseModel):
     items: list[ProductCard]
 
 
+class WarmerStatus(BaseModel):
+    running: bool
+    rounds: int = Field(description="rounds finished since start (one after start-up, one per invalidation)")
+    computed: int = Field(description="lists computed ahead in all")
+    last_seconds: float | None = None
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     model: str
     version: str | None
     products: int
     customers: int
+    warmer: WarmerStatus | None = Field(None, description="the background warmer of home lists, when it runs")
 
 
 class RulesText(BaseModel):

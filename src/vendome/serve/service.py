@@ -38,6 +38,7 @@ from vendome.serve.events import EventLog, validate_events
 from vendome.serve.experiments import ExperimentLog, active, assign, experiments_path, load_experiments
 from vendome.serve.experiments import report as experiment_report
 from vendome.serve.privacy import TOMBSTONE_PREFIX, Consent, erase_customer
+from vendome.serve.schemas import CustomerRecommendations
 from vendome.workspace import Workspace
 
 PRODUCT_FIELDS = ("product_id", "title", "category", "subcategory", "brand", "collection", "price", "material",
@@ -75,6 +76,8 @@ class Recommendations:
         self._lock = threading.RLock()
         self._cooccurrence: sp.csr_matrix | None = None
         self._facts: list[dict] | None = None
+        self._stable_until: tuple[Guard, float] | None = None
+        self.warmer = None                # a serve.warm.Warmer when one runs (`vendome serve` starts one)
         self.events = EventLog(ws, customers=self.data.customers["customer_id"],
                                products=self.data.products["product_id"])
         self.consent = Consent(ws)
@@ -104,7 +107,7 @@ class Recommendations:
         guard = Guard(policy, self.data)
         with self._lock:
             self.policy, self.guard = policy, guard
-            self.cache.invalidate_all()
+            self._invalidate_all()
         return policy
 
     # ------------------------------------------------------------------------------------ model versions
@@ -132,7 +135,7 @@ class Recommendations:
                 fresh = self._events_the_model_missed()
                 if len(fresh):
                     self.model.observe(self.data, fresh)
-                self.cache.invalidate_all()
+                self._invalidate_all()
         return {"name": name, "active": version, "serving": name == self.model.name}
 
     def rollback(self, name: str) -> dict:
@@ -170,37 +173,118 @@ class Recommendations:
 
     # ------------------------------------------------------------------------------------ placements
     def for_customer(self, customer_id: str, k: int = 10, placement: str = "home") -> dict:
-        """Top-k for a known customer ("for you" on the home page, or an e-mail); KeyError for an unknown id.
+        """Top-k for a known customer ("for you" on the home page, or an e-mail); KeyError for an unknown id."""
+        return json.loads(self.for_customer_json(customer_id, k, placement))
+
+    def for_customer_json(self, customer_id: str, k: int = 10, placement: str = "home") -> str:
+        """`for_customer` as the JSON text the API sends: a cache hit is sent as stored, never decoded.
         A running experiment on the placement picks the model by her arm (deterministic hash) and logs the
         exposure, on a cache hit too: every display is an exposure."""
         u = self.user_of(customer_id)
         if str(customer_id) in self._opted_out:
-            key = self.cache.key("customer", str(customer_id), k=k, placement=placement, personalised=False)
-            return self._cached(key, lambda: self._not_personalised(customer_id, k, placement))
+            key = self._customer_key(str(customer_id), k, placement, None, None)
+            return self._cached_text(key, lambda: self._not_personalised(customer_id, k, placement))
         exp = active(self.experiments, placement)
         arm = assign(exp, str(customer_id)) if exp is not None else None
         model, meta = self._arm_model(exp.arm(arm).model) if exp is not None else (self.model, self.meta)
-        key = self.cache.key("customer", str(customer_id), k=k, placement=placement,
-                             experiment=exp.name if exp else None, arm=arm)
-        answer = self._cached(key, lambda: self._for_customer(u, customer_id, k, placement, model, meta))
-        if exp is not None:
-            self.exposures.record(exp.name, arm, str(customer_id), placement,
-                                  [c["product_id"] for c in answer["items"]])
-            answer = {**answer, "experiment": {"name": exp.name, "arm": arm}}
-        return answer
+        key = self._customer_key(str(customer_id), k, placement, exp, arm)
+        text = self._cached_text(key, lambda: self._for_customer(u, customer_id, k, placement, model, meta))
+        if exp is None:
+            return text
+        answer = json.loads(text)
+        self.exposures.record(exp.name, arm, str(customer_id), placement, [c["product_id"] for c in answer["items"]])
+        return json.dumps({**answer, "experiment": {"name": exp.name, "arm": arm}}, separators=(",", ":"))
+
+    def ready_for_customer_json(self, customer_id: str, k: int = 10, placement: str = "home") -> str | None:
+        """Her stored answer when it can be sent at once (an in-process cache hit, no experiment exposure to log),
+        else None: the API's event loop sends it without handing the request to a worker thread. KeyError for an
+        unknown id, as `for_customer`."""
+        self.user_of(customer_id)
+        if self.cache.store.name != "memory" or active(self.experiments, placement) is not None:
+            return None
+        return self.cache.get_text(self._customer_key(str(customer_id), k, placement, None, None))
+
+    def _customer_key(self, customer_id: str, k: int, placement: str, exp, arm: str | None) -> str:
+        if customer_id in self._opted_out:       # her best-sellers list: no experiment, nothing of hers
+            return self.cache.key("customer", customer_id, k=k, placement=placement, personalised=False)
+        return self.cache.key("customer", customer_id, k=k, placement=placement,
+                              experiment=exp.name if exp else None, arm=arm)
 
     def _for_customer(self, u: int, customer_id: str, k: int, placement: str, model: Recommender,
                       meta: dict) -> dict:
         req = Request(placement, u, (), time.time())
         with self._lock:
             items, scores, labels = recommend_lists(model, np.array([u]), k, guard=self.guard, request=req)
-        keep = items[0] >= 0
-        labels = [x for x, ok in zip(labels[0], keep, strict=True) if ok]
-        items, scores = items[0][keep], scores[0][keep]
-        reasons = [r.to_dict() for r in model.explain(u, items)]
-        return {"customer_id": str(customer_id), "placement": placement, "model": model.name,
-                "version": meta.get("version"), "personalised": True,
-                "items": self._cards(items, scores, reasons, labels)}
+            return self._customer_answer(u, customer_id, placement, model, meta, items[0], scores[0], labels[0])
+
+    def _customer_answer(self, u: int, customer_id: str, placement: str, model: Recommender, meta: dict,
+                         items: np.ndarray, scores: np.ndarray, labels: list[str | None], reasons=None) -> dict:
+        """The answer for her list (`items` may end in -1 slots); `reasons`: the model's, when already explained."""
+        keep = items >= 0
+        labels = [x for x, ok in zip(labels, keep, strict=True) if ok]
+        items, scores = items[keep], scores[keep]
+        reasons = [r.to_dict() for r in (reasons if reasons is not None else model.explain(u, items))]
+        return _as_sent({"customer_id": str(customer_id), "placement": placement, "model": model.name,
+                         "version": meta.get("version"), "personalised": True,
+                         "items": self._cards(items, scores, reasons, labels)})
+
+    def warm(self, placement: str = "home", k: int = 10, limit: int | None = None, batch: int = 16,
+             progress: bool = False, should_stop=lambda: False) -> int:
+        """Compute and cache the "for you" list of every client (the most recently active first, at most
+        `limit`), skipping those already cached; returns how many were computed.
+
+        The home page is the busiest placement and its answer changes only when her events, the model, the rules
+        or a dated rule do, all of which invalidate or expire the entry exactly; so it can be computed ahead, in
+        batches (the model scores a batch at once), and a request is then a cache read. The lock is held per batch
+        of `batch` clients only, so live requests wait a few milliseconds at most. `should_stop` is asked between
+        batches (the warmer restarts when everything was invalidated meanwhile)."""
+        order = self._clients_by_recency()
+        order = order[:limit] if limit is not None else order
+        exp = active(self.experiments, placement)
+        done = 0
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(order), desc=f"warm {placement}", unit="client")
+        for start in range(0, len(order), batch):
+            if should_stop():
+                break
+            groups: dict[str, list[tuple[str, str, int]]] = {}
+            for c in order[start:start + batch]:
+                arm = assign(exp, c) if exp is not None else None
+                key = self._customer_key(c, k, placement, exp, arm)
+                if not self.cache.holds(key):
+                    name = exp.arm(arm).model if exp is not None else self.model.name
+                    groups.setdefault(name, []).append((c, key, self.data.user_index[c]))
+            for name, rows in groups.items():
+                model, meta = self._arm_model(name)
+                users = np.array([u for _, _, u in rows])
+                with self._lock:
+                    items, scores, labels = recommend_lists(model, users, k, guard=self.guard,
+                                                            request=Request(placement, None, (), time.time()))
+                    why = model.explain_many(users, [row[row >= 0] for row in items])
+                    answers = [self._customer_answer(u, c, placement, model, meta, items[r], scores[r], labels[r],
+                                                     why[r]) for r, (c, _, u) in enumerate(rows)]
+                ttl = self._expiry()
+                for (_, key, _), answer in zip(rows, answers, strict=True):
+                    self.cache.set(key, answer, ttl)
+                done += len(rows)
+            if bar is not None:
+                bar.update(min(batch, len(order) - start))
+        if bar is not None:
+            bar.close()
+        return done
+
+    def _clients_by_recency(self) -> list[str]:
+        """Customer ids with a personalised list (not erased, not opted out), the latest event first."""
+        inter = self.data.interactions
+        last = inter.groupby("user")["timestamp"].max() if len(inter) else pd.Series(dtype=float)
+        ids = self.data.customers["customer_id"].astype(str).to_numpy()
+        when = np.full(len(ids), -np.inf)
+        when[last.index.to_numpy()] = last.to_numpy(dtype=float)
+        order = np.argsort(-when, kind="stable")
+        return [c for c in ids[order] if not c.startswith(TOMBSTONE_PREFIX) and c not in self._opted_out]
 
     def _arm_model(self, name: str) -> tuple[Recommender, dict]:
         """The served model, or another trained model an experiment's arm names (its active version, loaded once
@@ -226,7 +310,7 @@ class Recommendations:
         config = load_experiments(experiments_path(self.ws), models=trained)
         with self._lock:
             self.experiments = config
-            self.cache.invalidate_all()
+            self._invalidate_all()
         return [e.name for e in config.experiments]
 
     def similar(self, product_id: str, k: int = 10, modality: str = "image") -> dict:
@@ -293,8 +377,9 @@ class Recommendations:
         items, scores, labels = self._select(pop, Request(placement, None, (), time.time()), k)
         reasons = [{"code": "not_personalised", "text": "a best seller (personalisation is off for this client)",
                     "signals": {"popularity": float(pop[i])}} for i in items]
-        return {"customer_id": str(customer_id), "placement": placement, "model": "pop (opted out)",
-                "version": None, "personalised": False, "items": self._cards(items, scores, reasons, labels)}
+        return _as_sent({"customer_id": str(customer_id), "placement": placement, "model": "pop (opted out)",
+                         "version": None, "personalised": False,
+                         "items": self._cards(items, scores, reasons, labels)})
 
     # ------------------------------------------------------------------------------------ events and privacy
     def record_events(self, events: list[dict]) -> list[str]:
@@ -339,20 +424,34 @@ class Recommendations:
             self.guard = Guard(self.policy, self.data)
             self._cooccurrence = None
             self.cache.invalidate_customer(str(customer_id))
-            self.cache.invalidate_all()            # lists of others were built with her in the co-purchases
+            self._invalidate_all()            # lists of others were built with her in the co-purchases
         return {**report.to_dict(), "model_versions_rewritten": rewritten}
 
     # ------------------------------------------------------------------------------------ helpers
+    def _invalidate_all(self) -> None:
+        self.cache.invalidate_all()
+        if self.warmer is not None:
+            self.warmer.trigger()
+
     def _cached(self, key: str, compute) -> dict:
-        """The cached answer, or a fresh one stored for the next request. Lists hold the wall clock's launch and
-        season rules, so the cache's TTL (60 s) bounds how late a launch appears; events, opt-outs, erasures, rules
-        and model changes invalidate at once."""
-        hit = self.cache.get(key)
+        return json.loads(self._cached_text(key, compute))
+
+    def _cached_text(self, key: str, compute) -> str:
+        """The cached answer's JSON text, or a fresh answer stored for the next request. An entry lives until the
+        first dated rule (a launch, a season's or promotion's day) could change it (`Guard.stable_until`, capped by
+        the cache's TTL); events, opt-outs, erasures, rules and model changes invalidate it at once."""
+        hit = self.cache.get_text(key)
         if hit is not None:
             return hit
         answer = compute()
-        self.cache.set(key, answer)
-        return answer
+        return self.cache.set(key, answer, self._expiry()) or json.dumps(answer, separators=(",", ":"))
+
+    def _expiry(self) -> float:
+        """Seconds from now until a dated rule may change a list (the launch times are scanned once per change)."""
+        now = time.time()
+        if self._stable_until is None or self._stable_until[0] is not self.guard or now >= self._stable_until[1]:
+            self._stable_until = (self.guard, self.guard.stable_until(now))
+        return self._stable_until[1] - now
 
     def _select(self, scores: np.ndarray, req: Request, k: int):
         guard = self.guard
@@ -380,3 +479,9 @@ class Recommendations:
 
     def _popularity(self) -> np.ndarray:
         return np.asarray(self.data.matrix().sum(0)).ravel().astype(np.float32)
+
+
+def _as_sent(answer: dict) -> dict:
+    """The answer exactly as the API's schema sends it (defaults filled in), so the cached text a hit sends
+    without decoding is what a freshly computed answer would have been."""
+    return CustomerRecommendations.model_validate(answer).model_dump(mode="json")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from vendome.serve.deps import Service, require_admin
 from vendome.serve.schemas import Consent, CustomerRecommendations, Erasure, Placement, Problem
@@ -14,14 +15,20 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 @router.get("/{customer_id}/recommendations", response_model=CustomerRecommendations,
             responses={404: {"model": Problem}})
-def recommendations(svc: Service, customer_id: Annotated[str, Path(min_length=1, max_length=128)],
-                    k: Annotated[int, Query(ge=1, le=100)] = 10,
-                    placement: Annotated[Placement, Query()] = "home") -> dict:
+async def recommendations(svc: Service, customer_id: Annotated[str, Path(min_length=1, max_length=128)],
+                          k: Annotated[int, Query(ge=1, le=100)] = 10,
+                          placement: Annotated[Placement, Query()] = "home") -> Response:
     """Top-k pieces for the client, within the guardrails of the placement, each with its reason."""
+    # The service's JSON text as it is (a cache hit is never decoded nor re-validated): it was built from the
+    # response model, so the body is what the schema above documents. A list ready in the in-process cache is
+    # sent from the event loop; anything that computes, logs or waits on Redis runs in the thread pool.
     try:
-        return svc.for_customer(customer_id, k=k, placement=placement)
+        text = svc.ready_for_customer_json(customer_id, k, placement)
+        if text is None:
+            text = await run_in_threadpool(svc.for_customer_json, customer_id, k, placement)
     except KeyError as err:
         raise HTTPException(404, detail=str(err).strip("'\"")) from None
+    return Response(text, media_type="application/json")
 
 
 CustomerPath = Annotated[str, Path(min_length=1, max_length=128)]
