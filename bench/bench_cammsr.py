@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_cammsr.py --dataset demo --workspace workspace --seeds 0,1,2
     .venv/bin/python bench/bench_cammsr.py --dataset Beauty --seeds 0,1,2
     options: --variants full,no-category,no-swap,no-synergy,single-expert   --set key=value (both models)
-             --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)
+             --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)   --no-baseline
 
 Each fitted model is saved under bench/out/fits/cammsr_<dataset>/ (keyed by variant, seed and settings) and
 reused by later calls with the same settings, so seeds can be fitted by parallel processes (one thread each, with
@@ -122,11 +122,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--max-minutes", type=float, default=None)
     ap.add_argument("--fits-only", action="store_true", help="fit and save the models, skip the evaluation")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="leave sasrec out (with --fits-only: another process fits it)")
     args = ap.parse_args()
     data, sp = load(args)
     params = DEFAULTS | parse_settings(args.set) | ({"max_minutes": args.max_minutes} if args.max_minutes else {})
-    specs = {"sasrec": ("sasrec", {})} | {("cammsr" if v == "full" else f"cammsr ({v})"): ("cammsr", VARIANTS[v])
-                                          for v in args.variants.split(",") if v}
+    specs = ({} if args.no_baseline else {"sasrec": ("sasrec", {})}) | {
+        ("cammsr" if v == "full" else f"cammsr ({v})"): ("cammsr", VARIANTS[v]) for v in args.variants.split(",") if v}
     fitted: dict[str, dict[int, object]] = {name: {} for name in specs}
     fits: dict[str, list[dict]] = {name: [] for name in specs}
     t_all = time.perf_counter()
@@ -142,7 +144,7 @@ def main() -> None:
     out = {"dataset": args.dataset, "params": params, "split": sp.info, "fits": fits,
            "models": {n: {k: rep["models"][n].get(k) for k in ("hr@10", "ndcg@10", "recall@10", "ndcg@20")}
                       for n in specs}, "significance": rep.get("significance", {}).get("pairs", [])}
-    base = rep["models"]["sasrec"]["ndcg@10"]
+    base = rep["models"]["sasrec"]["ndcg@10"] if "sasrec" in specs else float("nan")
     print(f"\n{'model':<26} {'NDCG@10':>8} {'HR@10':>7} {'vs sasrec':>9}")
     for n in specs:
         m = rep["models"][n]

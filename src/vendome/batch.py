@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from tqdm import tqdm
 
 from vendome.artifacts import load_model
 from vendome.data.dataset import Dataset
+from vendome.models.base import Recommender
 from vendome.recommend import recommend_lists
 from vendome.rules import Guard, Request, load_policy
 from vendome.workspace import Workspace
@@ -56,7 +59,13 @@ def select_customers(data: Dataset, segment: dict[str, list[str]] | None = None)
 
 def run_batch(ws: Workspace, output: Path, model_name: str = "hybrid", placement: str = "email", k: int = 10,
               segment: dict[str, list[str]] | None = None, data: Dataset | None = None, batch_size: int = 512,
-              progress: bool = True, now: float | None = None) -> BatchSummary:
+              progress: bool = True, now: float | None = None, *, model: Recommender | None = None,
+              guard: Guard | None = None, opted_out: set[str] | None = None,
+              lock: AbstractContextManager | None = None,
+              on_progress: Callable[[int, int], None] | None = None) -> BatchSummary:
+    """Write the lists of the segment's customers to `output`. The API passes its live `model`, `guard`, opt-out
+    set and `lock` (held per batch, so live events never change the model halfway through a batch) instead of
+    loading them; `on_progress(done, total)` follows the customers written."""
     from vendome.pipeline import training_data
     from vendome.serve.privacy import Consent
     from vendome.serve.service import rules_path
@@ -66,16 +75,18 @@ def run_batch(ws: Workspace, output: Path, model_name: str = "hybrid", placement
     if output.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"--output must end in .parquet or .csv, got {output.name!r}")
     data = data if data is not None else training_data(ws, progress=False)
-    model, _ = load_model(ws, model_name)
-    path = rules_path(ws)
-    guard = Guard(load_policy(path if path.exists() else None), data)
+    model = model if model is not None else load_model(ws, model_name)[0]
+    if guard is None:
+        path = rules_path(ws)
+        guard = Guard(load_policy(path if path.exists() else None), data)
+    lock = lock if lock is not None else nullcontext()
     users = select_customers(data, segment)
     skipped = 0
     if placement == "email" and "marketing_consent" in data.customers:
         consent = ~data.customers["marketing_consent"].astype(str).str.strip().str.lower().isin(FALSE).to_numpy()
         skipped = int((~consent[users]).sum())
         users = users[consent[users]]
-    opted = Consent(ws).opted_out()
+    opted = Consent(ws).opted_out() if opted_out is None else opted_out
     ids = data.customers["customer_id"].astype(str).to_numpy()
     off = np.isin(ids[users], list(opted)) if opted else np.zeros(len(users), bool)
     now = time.time() if now is None else now
@@ -84,11 +95,15 @@ def run_batch(ws: Workspace, output: Path, model_name: str = "hybrid", placement
     for start in tqdm(starts, desc=f"batch {model.name}", unit="batch", disable=not progress):
         rows = users[start:start + batch_size]
         personal = rows[~off[start:start + batch_size]]
-        items, scores, labels = recommend_lists(model, personal, k, guard=guard, request=Request(placement, now=now))
+        with lock:
+            items, scores, labels = recommend_lists(model, personal, k, guard=guard,
+                                                    request=Request(placement, now=now))
+            why = model.explain_many(personal, [row[row >= 0] for row in items])
         for r, u in enumerate(personal):
             keep = items[r] >= 0
-            reasons = model.explain(int(u), items[r][keep])
-            frames.append(_rows(ids[u], items[r][keep], scores[r][keep], reasons, labels[r], True, data))
+            frames.append(_rows(ids[u], items[r][keep], scores[r][keep], why[r], labels[r], True, data))
+        if on_progress is not None:
+            on_progress(min(start + batch_size, len(users)), len(users))
     if off.any():
         pop = np.asarray(data.matrix().sum(0)).ravel().astype(np.float32)
         req = Request(placement, None, (), now)

@@ -4,6 +4,8 @@ warmer refills after a global invalidation, and the API sends it as the schema d
 from __future__ import annotations
 
 import json
+import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -31,6 +33,19 @@ def shop(boutique_ws, tmp_path_factory):
 def fresh(svc: Recommendations, customer_id: str) -> dict:
     """Her list computed now, bypassing the cache."""
     return svc._for_customer(svc.user_of(customer_id), customer_id, 10, "home", svc.model, svc.meta)
+
+
+@contextmanager
+def running_warmer(svc: Recommendations, limit: int):
+    """A warmer over the first `limit` clients, its first round done; stopped and detached afterwards."""
+    svc.cache.invalidate_all()
+    warmer = Warmer(svc, limit=limit).start()
+    try:
+        assert warmer.wait_idle(120)
+        yield warmer
+    finally:
+        warmer.stop()
+        svc.warmer = None
 
 
 def same_list(a: dict, b: dict) -> bool:
@@ -74,10 +89,7 @@ def test_her_event_drops_her_warmed_list_and_her_next_answer_sees_it(shop):
 
 def test_the_warmer_thread_refills_after_a_rules_reload(shop):
     _, svc = shop
-    svc.cache.invalidate_all()
-    warmer = Warmer(svc, limit=30).start()
-    try:
-        assert warmer.wait_idle(120)
+    with running_warmer(svc, 30) as warmer:
         assert warmer.rounds == 1 and warmer.computed == 30
         c = svc._clients_by_recency()[3]
         assert svc.ready_for_customer_json(c) is not None
@@ -86,9 +98,6 @@ def test_the_warmer_thread_refills_after_a_rules_reload(shop):
         assert warmer.wait_idle(120)
         assert warmer.rounds == 2 and warmer.computed == 60
         assert svc.ready_for_customer_json(c) is not None
-    finally:
-        warmer.stop()
-        svc.warmer = None
 
 
 def test_the_api_sends_the_warmed_list_as_its_schema_documents_it(shop):
@@ -106,3 +115,17 @@ def test_the_api_sends_the_warmed_list_as_its_schema_documents_it(shop):
         assert same_list(body, fresh(svc, c)) and all(x["reason"]["text"] for x in body["items"])
         assert client.get("/v1/customers/nobody/recommendations").status_code == 404
     svc.warmer = None
+
+
+def test_after_her_event_the_warmer_computes_her_list_before_she_asks(shop):
+    _, svc = shop
+    with running_warmer(svc, 20) as warmer:
+        c = svc._clients_by_recency()[0]
+        top = json.loads(svc.ready_for_customer_json(c))["items"][0]["product_id"]
+        svc.record_events([{"customer_id": c, "product_id": top, "interaction_type": "purchase"}])
+        deadline = time.monotonic() + 30
+        while svc.ready_for_customer_json(c) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ready = svc.ready_for_customer_json(c)
+        assert ready is not None and top not in [x["product_id"] for x in json.loads(ready)["items"]]
+        assert warmer.rounds == 1                                    # her list only, not a whole round

@@ -9,6 +9,7 @@ refused before they are read.
 
 from __future__ import annotations
 
+import gc
 import time
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vendome.serve.deps import Service, admin_key
 from vendome.serve.metrics import Metrics, route_template
-from vendome.serve.routes import customers, events, experiments, models, products, rules
+from vendome.serve.routes import campaigns, customers, events, experiments, models, products, rules
 from vendome.serve.schemas import Health
 from vendome.serve.service import Recommendations
 from vendome.serve.warm import Warmer
@@ -35,11 +36,15 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # What start-up loaded (catalog, history, model, imported libraries) lives as long as the process: frozen,
+        # the cyclic GC no longer walks it on every full collection (150 ms pauses, the p99 of every endpoint).
+        gc.freeze()
         if warmer is not None:
             warmer.start()
         yield
         if warmer is not None:
             warmer.stop()
+        svc.campaigns.shutdown()
 
     app = FastAPI(lifespan=lifespan, title="Vendome", version="0.1.0",
                   description="Recommendations for luxury, fashion and jewelry retail, within the house's "
@@ -76,7 +81,7 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
                 "products": svc.data.n_items, "customers": svc.data.n_users,
                 "warmer": svc.warmer.status() if svc.warmer is not None else None}
 
-    for router in (customers.router, products.router, events.router, experiments.router, models.router,
-                   rules.router):
+    for router in (customers.router, products.router, campaigns.router, events.router, experiments.router,
+                   models.router, rules.router):
         app.include_router(router)
     return app

@@ -161,3 +161,35 @@ class Activation(BaseModel):
     name: str
     active: str
     serving: bool
+
+
+class CampaignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment: dict[str, list[str]] = Field(default_factory=dict, max_length=20,
+                                          description="customers column -> values (all must match); empty: all",
+                                          examples=[{"customer_segment": ["VIP"]}])
+    placement: Placement = "email"
+    k: int = Field(10, ge=1, le=100)
+    format: Literal["parquet", "csv"] = "parquet"
+
+
+class Campaign(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed", "interrupted"]
+    segment: dict[str, list[str]]
+    placement: str
+    k: int
+    format: str
+    model: str
+    version: str | None = None
+    created_at: str
+    finished_at: str | None = None
+    done: int = Field(0, description="customers written so far")
+    total: int | None = None
+    customers: int | None = None
+    rows: int | None = None
+    skipped_no_consent: int | None = None
+    not_personalised: int | None = None
+    seconds: float | None = None
+    error: str | None = None

@@ -34,6 +34,7 @@ from vendome.recommend import Request, recommend_lists
 from vendome.rules import Guard, Policy, load_policy
 from vendome.rules.guard import N_TIERS
 from vendome.serve.cache import ResponseCache
+from vendome.serve.campaigns import Campaigns
 from vendome.serve.events import EventLog, validate_events
 from vendome.serve.experiments import ExperimentLog, active, assign, experiments_path, load_experiments
 from vendome.serve.experiments import report as experiment_report
@@ -78,6 +79,7 @@ class Recommendations:
         self._facts: list[dict] | None = None
         self._stable_until: tuple[Guard, float] | None = None
         self.warmer = None                # a serve.warm.Warmer when one runs (`vendome serve` starts one)
+        self.campaigns = Campaigns(self)
         self.events = EventLog(ws, customers=self.data.customers["customer_id"],
                                products=self.data.products["product_id"])
         self.consent = Consent(ws)
@@ -229,7 +231,7 @@ class Recommendations:
                          "items": self._cards(items, scores, reasons, labels)})
 
     def warm(self, placement: str = "home", k: int = 10, limit: int | None = None, batch: int = 16,
-             progress: bool = False, should_stop=lambda: False) -> int:
+             progress: bool = False, should_stop=lambda: False, customers: list[str] | None = None) -> int:
         """Compute and cache the "for you" list of every client (the most recently active first, at most
         `limit`), skipping those already cached; returns how many were computed.
 
@@ -238,7 +240,11 @@ class Recommendations:
         batches (the model scores a batch at once), and a request is then a cache read. The lock is held per batch
         of `batch` clients only, so live requests wait a few milliseconds at most. `should_stop` is asked between
         batches (the warmer restarts when everything was invalidated meanwhile)."""
-        order = self._clients_by_recency()
+        if customers is not None:                # these clients only (the ones an event just changed)
+            order = [c for c in map(str, customers) if c in self.data.user_index
+                     and not c.startswith(TOMBSTONE_PREFIX) and c not in self._opted_out]
+        else:
+            order = self._clients_by_recency()
         order = order[:limit] if limit is not None else order
         exp = active(self.experiments, placement)
         done = 0
@@ -398,6 +404,8 @@ class Recommendations:
             self._cooccurrence = None
             for c in set(logged["customer_id"]):
                 self.cache.invalidate_customer(str(c))
+        if self.warmer is not None:
+            self.warmer.refresh(set(logged["customer_id"]))
         return ids
 
     def opt_out(self, customer_id: str, opted_out: bool = True) -> dict:
@@ -425,7 +433,8 @@ class Recommendations:
             self._cooccurrence = None
             self.cache.invalidate_customer(str(customer_id))
             self._invalidate_all()            # lists of others were built with her in the co-purchases
-        return {**report.to_dict(), "model_versions_rewritten": rewritten}
+            campaigns = self.campaigns.forget(str(customer_id))
+        return {**report.to_dict(), "model_versions_rewritten": rewritten, "campaign_files_rewritten": campaigns}
 
     # ------------------------------------------------------------------------------------ helpers
     def _invalidate_all(self) -> None:

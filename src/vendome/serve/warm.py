@@ -27,6 +27,10 @@ class Warmer:
         self.svc, self.placement, self.k, self.limit = svc, placement, k, limit
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._full = True                         # the next wake-up runs a whole round (else: the pending clients)
+        self._pending: dict[str, None] = {}       # clients whose entry an event dropped, in arrival order
+        self._plock = threading.Lock()
+        self._cut = False                         # the round in progress was cut short
         self._thread: threading.Thread | None = None
         self.rounds = 0
         self.computed = 0
@@ -42,6 +46,14 @@ class Warmer:
 
     def trigger(self) -> None:
         """Warm again (a round in progress stops at its next batch and starts over)."""
+        self._full = True
+        self._wake.set()
+
+    def refresh(self, customer_ids) -> None:
+        """Her events dropped her entry: compute it again now, before her next page view asks for it (at 100,000
+        products a list costs about 100 ms to compute; her next request then finds it ready)."""
+        with self._plock:
+            self._pending.update(dict.fromkeys(map(str, customer_ids)))
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -54,7 +66,7 @@ class Warmer:
         """Block until a round has finished and no new one is due (tests and benchmarks); False on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.rounds and not self.running and not self._wake.is_set():
+            if self.rounds and not self.running and not self._wake.is_set() and not self._pending:
                 return True
             time.sleep(0.05)
         return False
@@ -66,20 +78,44 @@ class Warmer:
     def _loop(self) -> None:
         while not self._stop.is_set():
             # the next expiry of the entries (a launch, midnight with seasons, the cache's TTL) wakes it too
-            self._wake.wait(timeout=max(1.0, min(self.svc.cache.ttl, self.svc._expiry())))
+            woke = self._wake.wait(timeout=max(1.0, min(self.svc.cache.ttl, self.svc._expiry())))
             if self._stop.is_set():
                 break
             self._wake.clear()
-            self.running = True
+            with self._plock:
+                pending, self._pending = list(self._pending), {}
+            if pending:
+                self._refresh(pending)
+                if self._full:                    # a round is still due: it runs next
+                    self._wake.set()
+                continue
+            if woke and not self._full:
+                continue
+            self._full = False
+            self.running, self._cut = True, False
             t0 = time.perf_counter()
             try:
-                n = self.svc.warm(self.placement, self.k, self.limit,
-                                  should_stop=lambda: self._stop.is_set() or self._wake.is_set())
+                n = self.svc.warm(self.placement, self.k, self.limit, should_stop=self._interrupted)
             except Exception:                     # a failing round must not kill serving; the next one retries
                 log.exception("warmer: a round failed")
                 n = 0
             self.computed += n
-            self.rounds += 1
-            self.last_seconds = time.perf_counter() - t0
+            if not self._cut:                     # a round cut short starts over: it is not a finished one
+                self.rounds += 1
+                self.last_seconds = time.perf_counter() - t0
             self.running = False
             log.info("warmer: %d %s lists computed in %.1f s", n, self.placement, self.last_seconds)
+
+    def _interrupted(self) -> bool:
+        """A full round gives way to a stop, a new full round, or clients waiting for their refreshed list (it
+        resumes afterwards: the wake-up is kept for it)."""
+        if self._pending:
+            self._full = True                     # come back to the round once they are served
+        self._cut = self._stop.is_set() or self._full
+        return self._cut
+
+    def _refresh(self, customers: list[str]) -> None:
+        try:
+            self.computed += self.svc.warm(self.placement, self.k, customers=customers)
+        except Exception:
+            log.exception("warmer: refreshing %d clients failed", len(customers))
