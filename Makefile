@@ -7,7 +7,9 @@ WORKSPACE ?= workspace
 SIZE ?= full
 THREADS ?= 2
 
-.PHONY: install demo serve test lint bench clean
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: install demo serve test lint browser bench clean
 
 install: $(VENV)/.installed
 
@@ -28,7 +30,12 @@ serve: install
 lint: install
 	$(BIN)/ruff check src tests bench
 
-test: install lint
+# Debian's chromium for the web app's browser tests (Playwright drives it; no browser download at run time)
+browser:
+	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium >/dev/null \
+		|| ($(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null)
+
+test: install lint browser
 	$(BIN)/pytest -q
 
 bench: install

@@ -159,3 +159,39 @@ def test_model_versions_activate_and_roll_back_without_a_restart(shop):
     assert client.post("/v1/models/itemknn/rollback", headers={"X-API-Key": KEY}).status_code == 409
     missing = client.post("/v1/models/itemknn/versions/19990101T000000-000000/activate", headers={"X-API-Key": KEY})
     assert missing.status_code == 404
+
+
+def test_staff_find_a_client_and_read_her_profile_and_journey_with_the_key_only(shop):
+    _, svc, client = shop
+    staff = {"X-API-Key": KEY}
+    cid = svc._clients_by_recency()[0]
+    assert client.get(f"/v1/customers/{cid}").status_code == 401
+    assert client.get("/v1/customers?q=x").status_code == 401
+    found = client.get(f"/v1/customers?q={cid}", headers=staff).json()
+    assert [c["customer_id"] for c in found] == [cid]
+    city = found[0]["city"]
+    by_city = client.get(f"/v1/customers?q={city}&limit=100", headers=staff).json()
+    assert by_city and all(c["city"] == city for c in by_city)
+    seen = [c["last_seen"] or "" for c in by_city]                   # never seen: last
+    assert seen == sorted(seen, reverse=True)                           # the most recently active first
+    profile = client.get(f"/v1/customers/{cid}", headers=staff).json()
+    u = svc.data.user_index[cid]
+    mine = svc.data.interactions[svc.data.interactions["user"] == u]
+    assert profile["behaviors"] == mine["behavior"].value_counts().to_dict()
+    assert profile["consent"]["personalised"] is True and "email" not in profile
+    assert set(profile["observed"]["categories"]) <= set(svc.data.products["category"])
+    journey = client.get(f"/v1/customers/{cid}/journey?limit=5", headers=staff).json()
+    assert journey["events"] == len(mine) and len(journey["steps"]) == min(5, len(mine))
+    assert [s["at"] for s in journey["steps"]] == sorted(s["at"] for s in journey["steps"])
+    assert client.get("/v1/customers/nobody", headers=staff).status_code == 404
+    assert client.get(f"/v1/customers/{cid}/journey?limit=0", headers=staff).status_code == 422
+
+
+def test_cards_point_at_the_pictures_the_api_serves(shop):
+    _, svc, client = shop
+    cid = svc._clients_by_recency()[0]
+    card = client.get(f"/v1/customers/{cid}/recommendations?k=1").json()["items"][0]
+    assert card["image_url"] == f"/v1/products/{card['product_id']}/image"
+    r = client.get(card["image_url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
+    assert client.get("/v1/products/nothing/image").status_code == 404

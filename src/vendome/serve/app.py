@@ -12,9 +12,11 @@ from __future__ import annotations
 import gc
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from vendome.serve.deps import Service, admin_key
 from vendome.serve.metrics import Metrics, route_template
@@ -25,6 +27,7 @@ from vendome.serve.warm import Warmer
 from vendome.workspace import Workspace
 
 MAX_BODY_BYTES = 4_000_000   # a 10,000-event batch fits
+WEB = Path(__file__).parent / "web"   # the clienteling pages: static files, no build step
 
 
 def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
@@ -81,6 +84,18 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
                 "products": svc.data.n_items, "customers": svc.data.n_users,
                 "warmer": svc.warmer.status() if svc.warmer is not None else None}
 
+    @app.get("/app", include_in_schema=False)
+    def web_app() -> RedirectResponse:
+        return RedirectResponse("/app/clienteling.html")
+
+    @app.middleware("http")
+    async def web_headers(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path.startswith("/app/"):     # the pages may load nothing from another origin
+            response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' https: data:"
+        return response
+
+    app.mount("/app", StaticFiles(directory=WEB, html=True), name="app")
     for router in (customers.router, products.router, campaigns.router, events.router, experiments.router,
                    models.router, rules.router):
         app.include_router(router)

@@ -20,6 +20,21 @@ class Reason(BaseModel):
     promotion: str | None = None
 
 
+class ProductCardFacts(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    product_id: str
+    title: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    brand: str | None = None
+    collection: str | None = None
+    price: float
+    price_tier: int | None = None
+    material: str | None = None
+    image_url: str | None = None
+
+
 class ProductCard(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -193,3 +208,53 @@ class Campaign(BaseModel):
     not_personalised: int | None = None
     seconds: float | None = None
     error: str | None = None
+
+
+class CustomerSummary(BaseModel):
+    customer_id: str
+    segment: str | None = None
+    city: str | None = None
+    country: str | None = None
+    last_seen: str | None = Field(None, description="her latest event, ISO 8601 UTC")
+
+
+class Tastes(BaseModel):
+    categories: list[str] = Field(default_factory=list)
+    subcategories: list[str] = Field(default_factory=list)
+    materials: list[str] = Field(default_factory=list)
+    collections: list[str] = Field(default_factory=list)
+    price_range: str | None = None
+
+
+class PriceBand(BaseModel):
+    lowest: int = Field(description="price tier, 0 entry .. 3 top")
+    highest: int
+
+
+class ConsentState(BaseModel):
+    personalised: bool = Field(description="false once she opted out of personalisation")
+    marketing: bool | None = Field(None, description="marketing e-mails, from the CRM export")
+
+
+class CustomerProfile(CustomerSummary):
+    gender: str | None = None
+    age_group: str | None = None
+    stated: Tastes = Field(description="what the CRM says she prefers")
+    observed: Tastes = Field(description="what her events say (weighted by behavior)")
+    price_band: PriceBand | None = Field(None, description="the tiers her lists stay within (None: not enough "
+                                                           "events yet)")
+    behaviors: dict[str, int] = Field(default_factory=dict, description="her events by behavior")
+    lifetime_value: float | None = None
+    orders: float | None = None
+    consent: ConsentState
+
+
+class JourneyStep(ProductCardFacts):
+    behavior: str
+    at: str | None = None
+
+
+class Journey(BaseModel):
+    customer_id: str
+    events: int = Field(description="all her events; `steps` holds the last ones")
+    steps: list[JourneyStep]

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -157,6 +158,9 @@ class Recommendations:
             rows = frame[cols].astype(object).where(frame[cols].notna(), None).to_dict("records")
             for row, tier in zip(rows, self.guard.tiers, strict=True):
                 row["price"] = float(row.get("price") or 0.0)
+                url = row.get("image_url")
+                if url and not str(url).startswith(("http://", "https://")):    # a file of this machine
+                    row["image_url"] = f"/v1/products/{quote(str(row['product_id']), safe='')}/image"
                 row["price_tier"] = int(tier) if 0 <= tier < N_TIERS else None
             self._facts = rows
         return dict(self._facts[int(i)])
@@ -172,6 +176,97 @@ class Recommendations:
         if u is None or str(customer_id).startswith(TOMBSTONE_PREFIX):   # an erased client's placeholder row
             raise KeyError(f"unknown customer {customer_id!r}")
         return u
+
+    # ------------------------------------------------------------------------------------ clienteling
+    def search_customers(self, query: str = "", limit: int = 20) -> list[dict]:
+        """Clients whose id, city, country or segment contains `query` (case-insensitive), the most recently
+        active first; erased clients' placeholders never appear."""
+        q = query.strip().lower()
+        frame = self.data.customers
+        cols = [c for c in ("customer_id", "location_city", "location_country", "customer_segment") if c in frame]
+        text = frame[cols].astype(str).agg(" ".join, axis=1).str.lower()
+        hit = text.str.contains(q, regex=False) if q else np.ones(len(frame), bool)
+        hit &= ~frame["customer_id"].astype(str).str.startswith(TOMBSTONE_PREFIX)
+        rows = np.flatnonzero(np.asarray(hit))
+        last = self._last_seen()
+        rows = rows[np.argsort(-last[rows], kind="stable")][:limit]
+        return [self._customer_summary(int(u), last[u]) for u in rows]
+
+    def _last_seen(self) -> np.ndarray:
+        inter = self.data.interactions
+        last = np.full(self.data.n_users, -np.inf)
+        if len(inter):
+            g = inter.groupby("user")["timestamp"].max()
+            last[g.index.to_numpy()] = g.to_numpy(dtype=float)
+        return last
+
+    def _customer_summary(self, u: int, last: float) -> dict:
+        row = self.data.customers.iloc[u]
+        return {"customer_id": str(row["customer_id"]), "segment": _text(row.get("customer_segment")),
+                "city": _text(row.get("location_city")), "country": _text(row.get("location_country")),
+                "last_seen": _iso(last)}
+
+    def customer_profile(self, customer_id: str) -> dict:
+        """What a sales associate reads before greeting her: segment, tastes (what she said and what she did),
+        the price tiers she shops, consent; KeyError for an unknown id. Pseudonymised fields are not shown."""
+        u = self.user_of(customer_id)
+        row = self.data.customers.iloc[u]
+        inter = self.data.interactions
+        mine = inter[inter["user"] == u]
+        products = self.data.products
+        weights = mine["weight"].to_numpy(dtype=float) if len(mine) else np.zeros(0)
+
+        def top(column: str, n: int = 3) -> list[str]:
+            if column not in products or not len(mine):
+                return []
+            values = products[column].to_numpy()[mine["item"].to_numpy()]
+            s = pd.Series(weights, index=pd.Index(values).astype(str)).groupby(level=0).sum()
+            s = s[[str(v).strip().lower() not in ("", "nan", "none") for v in s.index]]
+            return s.sort_values(ascending=False).index[:n].tolist()
+
+        band = None
+        if self.guard.band is not None and self.guard.band[0][u] >= 0:
+            band = {"lowest": int(max(self.guard.band[0][u], 0)), "highest": int(min(self.guard.band[1][u],
+                                                                                       N_TIERS - 1))}
+        counts = mine["behavior"].value_counts().to_dict() if len(mine) else {}
+        marketing = row.get("marketing_consent")
+        return {**self._customer_summary(u, self._last_seen()[u]),
+                "gender": _text(row.get("gender")), "age_group": _text(row.get("age_group")),
+                "stated": {"categories": _split(row.get("preferred_categories")),
+                           "materials": _split(row.get("preferred_materials")),
+                           "price_range": _text(row.get("preferred_price_range"))},
+                "observed": {"categories": top("category"), "subcategories": top("subcategory"),
+                             "materials": top("material"), "collections": top("collection")},
+                "price_band": band,
+                "behaviors": {str(k): int(v) for k, v in counts.items()},
+                "lifetime_value": _number(row.get("lifetime_value")), "orders": _number(row.get("total_orders")),
+                "consent": {"personalised": str(customer_id) not in self._opted_out,
+                            "marketing": None if marketing is None or pd.isna(marketing)
+                            else str(marketing).strip().lower() not in ("false", "0", "no", "")}}
+
+    def journey(self, customer_id: str, limit: int = 50) -> dict:
+        """Her last `limit` events in time order (oldest first), each with the piece's card facts."""
+        u = self.user_of(customer_id)
+        inter = self.data.interactions
+        mine = inter[inter["user"] == u].sort_values("timestamp", kind="stable").tail(limit)
+        steps = [{"behavior": str(b), "at": _iso(float(t)), **self.product(int(i))}
+                 for i, b, t in zip(mine["item"], mine["behavior"], mine["timestamp"], strict=True)]
+        return {"customer_id": str(customer_id), "events": int((inter["user"] == u).sum()), "steps": steps}
+
+    def image_path(self, product_id: str) -> Path | str:
+        """The piece's picture: a local file of the workspace's export, or its remote URL (never fetched here);
+        KeyError for an unknown product, LookupError when it has none."""
+        i = self.item_of(product_id)
+        url = self.data.products["image_url"].iloc[i] if "image_url" in self.data.products else None
+        url = None if url is None or pd.isna(url) else url
+        if not url:
+            raise LookupError(f"product {product_id!r} has no image")
+        if str(url).startswith(("http://", "https://")):
+            return str(url)
+        path = Path(str(url))
+        if not path.is_file():
+            raise LookupError(f"the image of product {product_id!r} is not on this machine")
+        return path
 
     # ------------------------------------------------------------------------------------ placements
     def for_customer(self, customer_id: str, k: int = 10, placement: str = "home") -> dict:
@@ -494,3 +589,27 @@ def _as_sent(answer: dict) -> dict:
     """The answer exactly as the API's schema sends it (defaults filled in), so the cached text a hit sends
     without decoding is what a freshly computed answer would have been."""
     return CustomerRecommendations.model_validate(answer).model_dump(mode="json")
+
+
+def _text(value) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value) \
+        else str(value)
+
+
+def _split(value) -> list[str]:
+    text = _text(value)
+    return [v.strip() for v in text.split("|") if v.strip()] if text else []
+
+
+def _number(value) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(out) else out
+
+
+def _iso(ts: float) -> str | None:
+    if not np.isfinite(ts):
+        return None
+    return pd.Timestamp(int(ts), unit="s", tz="UTC").isoformat()

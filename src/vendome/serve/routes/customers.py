@@ -8,9 +8,43 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from vendome.serve.deps import Service, require_admin
-from vendome.serve.schemas import Consent, CustomerRecommendations, Erasure, Placement, Problem
+from vendome.serve.schemas import (
+    Consent,
+    CustomerProfile,
+    CustomerRecommendations,
+    CustomerSummary,
+    Erasure,
+    Journey,
+    Placement,
+    Problem,
+)
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+
+@router.get("", response_model=list[CustomerSummary], dependencies=[Depends(require_admin)],
+            responses={401: {"model": Problem}})
+def search(svc: Service, q: Annotated[str, Query(max_length=64, description="part of the id, city, country or "
+                                                  "segment")] = "",
+           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict]:
+    """Find a client (staff, with the API key): the most recently active first."""
+    return svc.search_customers(q, limit)
+
+
+@router.get("/{customer_id}", response_model=CustomerProfile, dependencies=[Depends(require_admin)],
+            responses={401: {"model": Problem}, 404: {"model": Problem}})
+def profile(svc: Service, customer_id: Annotated[str, Path(min_length=1, max_length=128)]) -> dict:
+    """Her profile for the sales associate (staff, with the API key): segment, stated and observed tastes, the
+    price tiers she shops, consent."""
+    return _known(lambda: svc.customer_profile(customer_id))
+
+
+@router.get("/{customer_id}/journey", response_model=Journey, dependencies=[Depends(require_admin)],
+            responses={401: {"model": Problem}, 404: {"model": Problem}})
+def journey(svc: Service, customer_id: Annotated[str, Path(min_length=1, max_length=128)],
+            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    """Her last events in time order, each with the piece (staff, with the API key)."""
+    return _known(lambda: svc.journey(customer_id, limit))
 
 
 @router.get("/{customer_id}/recommendations", response_model=CustomerRecommendations,

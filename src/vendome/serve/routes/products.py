@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import FileResponse, RedirectResponse
 
 from vendome.serve.deps import Service
 from vendome.serve.schemas import CartCompletion, CartRequest, Problem, SimilarProducts
@@ -36,3 +37,17 @@ def complete_the_look(body: CartRequest, svc: Service) -> dict:
         raise HTTPException(404, detail=str(err).strip("'\"")) from None
     except ValueError as err:
         raise HTTPException(422, detail=str(err)) from None
+
+
+@router.get("/v1/products/{product_id}/image", response_class=FileResponse,
+            responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, 307: {"description": "remote URL"},
+                       404: {"model": Problem}})
+def image(svc: Service, product_id: Annotated[str, Path(min_length=1, max_length=128)]):
+    """The piece's picture from the workspace's files (cards carry this path); a remote image URL redirects."""
+    try:
+        where = svc.image_path(product_id)
+    except (KeyError, LookupError) as err:
+        raise HTTPException(404, detail=str(err).strip("'\"")) from None
+    if isinstance(where, str):
+        return RedirectResponse(where, status_code=307)
+    return FileResponse(where, headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,152 @@
+"""The clienteling page in a real browser (Debian's headless chromium, driven by Playwright): a sales associate
+signs in, finds a demo client, reads her journey and her recommendations with pictures and reasons, logs "client
+liked" and sees her recommendations change. Screenshots go to VENDOME_ARTIFACTS (default: the test's tmp dir)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from serve.copies import copy_boutique
+from vendome.data import store
+from vendome.pipeline import train, training_data
+from vendome.serve.app import create_app
+from vendome.serve.service import Recommendations
+
+KEY = "web-staff-key"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("VENDOME_SKIP_BROWSER") == "1":
+        pytest.skip("VENDOME_SKIP_BROWSER=1 and no chromium", allow_module_level=True)
+    raise RuntimeError("the browser tests need Debian's chromium: `make browser` (apt-get install chromium)")
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(boutique_ws, tmp_path_factory):
+    ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("web") / "ws")
+    data = training_data(ws, threads=2, progress=False)
+    train(ws, "itemknn", data=data)
+    svc = Recommendations(ws, "itemknn", data=data)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ws, api_key=KEY, svc=svc), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", svc
+    server.should_exit = True
+    thread.join(10)
+    store.writer(ws).close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    out = Path(os.environ.get("VENDOME_ARTIFACTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def signed_in(browser, base: str):
+    page = browser.new_page(viewport={"width": 1180, "height": 820})          # a landscape tablet
+    outside = []
+    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else outside.append(r.url))
+    page.goto(f"{base}/app")
+    page.get_by_label("Staff key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    return page, outside
+
+
+def cards(page) -> list[tuple[str, str]]:
+    return [(c.get_attribute("data-product"), c.locator(".reason").inner_text())
+            for c in page.locator("#recs .card").all()]
+
+
+def test_a_sales_associate_finds_a_client_and_reads_her_journey_and_recommendations(site, browser, artifacts):
+    base, svc = site
+    client = svc._clients_by_recency()[0]
+    page, outside = signed_in(browser, base)
+    page.get_by_label("Client id, city, country or segment").fill(client)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name=client).first.click()
+    page.locator("#recs .card").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#client-title").inner_text() == f"Client {client}"
+    steps = page.locator("#journey li")
+    assert steps.count() > 0
+    recs = page.locator("#recs .card")
+    assert recs.count() == 8
+    for c in recs.all():
+        assert c.locator(".reason").inner_text().strip()                       # a reason on every card
+        assert c.locator(".badge").inner_text().strip()                        # and the signal behind it
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")   # the journey's pictures load lazily
+    page.wait_for_function("() => [...document.querySelectorAll('#recs img, #journey img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")          # pictures from the workspace
+    assert page.locator("#recs img, #journey img").count() == 8 + steps.count()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    assert outside == []                                                       # nothing from another origin
+    page.screenshot(path=str(artifacts / "clienteling.png"), full_page=True)
+    page.close()
+
+
+def test_logging_client_liked_changes_her_next_recommendations(site, browser, artifacts):
+    base, svc = site
+    client = svc._clients_by_recency()[2]
+    page, _ = signed_in(browser, base)
+    page.goto(f"{base}/app/clienteling.html?customer={client}")
+    page.locator("#recs .card").first.wait_for()
+    before = cards(page)
+    liked = before[0][0]
+    page.locator("#recs .card").first.get_by_role("button", name="Client liked").click()
+    page.wait_for_function("() => document.getElementById('status').textContent.includes('logged')")
+    page.wait_for_load_state("networkidle")
+    after = cards(page)
+    assert after != before
+    assert "wishlisted" in page.locator("#journey li").last.inner_text()       # the newest step of her journey
+    events = svc.events.for_customer(client)
+    assert liked in set(events["product_id"]) and "add_to_wishlist" in set(events["interaction_type"])
+    page.screenshot(path=str(artifacts / "clienteling-after-like.png"), full_page=True)
+    page.close()
+
+
+def test_the_page_is_usable_from_the_keyboard(site, browser):
+    base, svc = site
+    page, _ = signed_in(browser, base)
+    page.get_by_label("Client id, city, country or segment").focus()
+    page.keyboard.type(svc._clients_by_recency()[1])
+    page.keyboard.press("Enter")
+    page.locator("#results button").first.wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent").strip()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")                                              # the first result, by keyboard
+    page.locator("#recs .card").first.wait_for()
+    labels = page.evaluate("() => [...document.querySelectorAll('input')].every(i => i.labels.length > 0)")
+    alts = page.evaluate("() => [...document.querySelectorAll('img')].every(i => i.alt.trim().length > 0)")
+    assert labels and alts
+    page.close()
