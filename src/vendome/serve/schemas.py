@@ -30,24 +30,12 @@ class ProductCardFacts(BaseModel):
     brand: str | None = None
     collection: str | None = None
     price: float
-    price_tier: int | None = None
-    material: str | None = None
-    image_url: str | None = None
-
-
-class ProductCard(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    product_id: str
-    title: str | None = None
-    category: str | None = None
-    subcategory: str | None = None
-    brand: str | None = None
-    collection: str | None = None
-    price: float
     price_tier: int | None = Field(None, description="price quartile within the category, 0 entry .. 3 top")
     material: str | None = None
-    image_url: str | None = None
+    image_url: str | None = Field(None, description="this API's picture path for a workspace file, else the URL")
+
+
+class ProductCard(ProductCardFacts):
     score: float
     reason: Reason
 
