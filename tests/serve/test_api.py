@@ -195,3 +195,26 @@ def test_cards_point_at_the_pictures_the_api_serves(shop):
     r = client.get(card["image_url"])
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
     assert client.get("/v1/products/nothing/image").status_code == 404
+
+
+def test_the_rules_preview_shows_a_draft_beside_the_default_and_saves_nothing(shop):
+    ws, svc, client = shop
+    staff = {"X-API-Key": KEY}
+    cid = svc._clients_by_recency()[0]
+    before = (ws.root / "rules.yaml").read_text()
+    body = {"customer_id": cid, "placement": "home", "k": 6}
+    assert client.post("/v1/rules/preview", json=body).status_code == 401
+    both = client.post("/v1/rules/preview", json=body, headers=staff).json()
+    assert len(both["with_rules"]["items"]) == 6 and len(both["without_rules"]["items"]) == 6
+    category = dict(zip(svc.data.products["product_id"], svc.data.products["category"], strict=True))
+    banned = category[both["without_rules"]["items"][0]["product_id"]]
+    draft = f"placements:\n  home: {{exclude: {{category: [{banned}]}}}}\n"
+    tried = client.post("/v1/rules/preview", json={**body, "yaml": draft}, headers=staff).json()
+    assert banned not in {category[c["product_id"]] for c in tried["with_rules"]["items"]}
+    assert (ws.root / "rules.yaml").read_text() == before
+    bad = client.post("/v1/rules/preview", json={**body, "yaml": "diversity: {strength: 7}"}, headers=staff)
+    assert bad.status_code == 422 and any("diversity" in p for p in bad.json()["detail"])
+    hats = "placements: {home: {exclude: {category: [Hats]}}}"
+    unknown = client.post("/v1/rules/preview", json={**body, "yaml": hats}, headers=staff)
+    assert unknown.status_code == 422 and "Hats" in str(unknown.json()["detail"])
+    assert client.post("/v1/rules/preview", json={**body, "customer_id": "nobody"}, headers=staff).status_code == 404

@@ -150,3 +150,38 @@ def test_the_page_is_usable_from_the_keyboard(site, browser):
     alts = page.evaluate("() => [...document.querySelectorAll('img')].every(i => i.alt.trim().length > 0)")
     assert labels and alts
     page.close()
+
+
+def test_a_merchandiser_previews_a_draft_rule_and_an_invalid_file_is_never_saved(site, browser, artifacts):
+    base, svc = site
+    rules_file = svc.ws.root / "rules.yaml"
+    saved = rules_file.read_text()
+    client = svc._clients_by_recency()[0]
+    page, outside = signed_in(browser, base)
+    page.goto(f"{base}/app/merchandising.html")
+    page.wait_for_function("() => document.getElementById('rules').value.includes('placements')")
+    page.get_by_label("Client id").fill(client)
+    page.get_by_role("button", name="Preview", exact=True).click()
+    page.locator("#without .card").first.wait_for()
+    category = dict(zip(svc.data.products["product_id"], svc.data.products["category"], strict=True))
+    without = [c.get_attribute("data-product") for c in page.locator("#without .card").all()]
+    banned = category[without[0]]
+    draft = saved.replace("home: {exclude: {}}", f"home: {{exclude: {{category: [{banned}]}}}}")
+    assert draft != saved
+    page.get_by_label("The rules file").fill(draft)
+    page.get_by_role("button", name="Preview with this draft").click()
+    page.wait_for_function("() => document.getElementById('with-note').textContent.includes('draft')")
+    page.locator("#with .card").first.wait_for()
+    shown = [c.get_attribute("data-product") for c in page.locator("#with .card").all()]
+    assert shown and banned not in {category[p] for p in shown}                 # the draft's rule holds
+    assert rules_file.read_text() == saved                                      # a preview saves nothing
+    page.screenshot(path=str(artifacts / "merchandising.png"), full_page=True)
+
+    page.get_by_label("The rules file").fill(saved.replace("strength: 0.2", "strength: 7"))
+    page.get_by_role("button", name="Validate and save").click()
+    page.locator("#problems li").first.wait_for()
+    assert "diversity" in page.locator("#problems").inner_text()
+    assert "Not saved" in page.locator("#status").inner_text()
+    assert rules_file.read_text() == saved and svc.policy.diversity.strength == 0.2
+    assert outside == []
+    page.close()

@@ -246,3 +246,19 @@ class Journey(BaseModel):
     customer_id: str
     events: int = Field(description="all her events; `steps` holds the last ones")
     steps: list[JourneyStep]
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=128)
+    placement: Placement = "home"
+    k: int = Field(10, ge=1, le=100)
+    yaml: str | None = Field(None, max_length=200_000, description="a draft guardrail file to try (not saved)")
+
+
+class RulesPreview(BaseModel):
+    customer_id: str
+    placement: str
+    with_rules: CustomerRecommendations = Field(description="under the rules in force, or the draft")
+    without_rules: CustomerRecommendations = Field(description="under the shipped default rules only")

@@ -80,6 +80,7 @@ class Recommendations:
         self._facts: list[dict] | None = None
         self._stable_until: tuple[Guard, float] | None = None
         self.warmer = None                # a serve.warm.Warmer when one runs (`vendome serve` starts one)
+        self._default_guard: Guard | None = None      # the shipped rules, for the merchandiser's preview
         self.campaigns = Campaigns(self)
         self.events = EventLog(ws, customers=self.data.customers["customer_id"],
                                products=self.data.products["product_id"])
@@ -324,6 +325,24 @@ class Recommendations:
         return _as_sent({"customer_id": str(customer_id), "placement": placement, "model": model.name,
                          "version": meta.get("version"), "personalised": True,
                          "items": self._cards(items, scores, reasons, labels)})
+
+    def preview(self, customer_id: str, placement: str = "home", k: int = 10, policy: Policy | None = None
+                ) -> dict:
+        """Her list under `policy` (default: the rules in force; a draft file to try before saving it) and under
+        the shipped default rules (stock, launch, what she bought: the house's rules off), side by side. Computed
+        fresh: nothing cached, no exposure logged, nothing changed."""
+        u = self.user_of(customer_id)
+        house = Guard(policy, self.data) if policy is not None else self.guard
+        if self._default_guard is None or self._default_guard.data is not self.data:
+            self._default_guard = Guard(load_policy(None), self.data)
+        out = {}
+        for name, guard in (("with_rules", house), ("without_rules", self._default_guard)):
+            req = Request(placement, u, (), time.time())
+            with self._lock:
+                items, scores, labels = recommend_lists(self.model, np.array([u]), k, guard=guard, request=req)
+                out[name] = self._customer_answer(u, customer_id, placement, self.model, self.meta, items[0],
+                                                  scores[0], labels[0])
+        return {"customer_id": str(customer_id), "placement": placement, **out}
 
     def warm(self, placement: str = "home", k: int = 10, limit: int | None = None, batch: int = 16,
              progress: bool = False, should_stop=lambda: False, customers: list[str] | None = None) -> int:

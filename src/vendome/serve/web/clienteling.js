@@ -1,78 +1,9 @@
 // The clienteling page: find a client, read her profile and journey, show her recommendations with their
 // reasons, and log what happens in the boutique ("shown to client", "client liked") as events.
-// Plain DOM, no framework and no third-party request: everything comes from this server's API.
+// Helpers (api, el, card, signIn) are in common.js.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-const BEHAVIOR = { view: "viewed", click: "clicked", add_to_cart: "added to cart", remove_from_cart: "removed",
-                   add_to_wishlist: "wishlisted", purchase: "bought" };
-// The signal family a sales associate hears behind each reason code (hybrid blends: the largest share).
-const CODE_SIGNAL = { similar_look: "visual", similar_description: "textual", shared_attributes: "attributes",
-  similar_content: "content", co_chosen: "behaviors", collaborative: "behaviors", bought_together: "behaviors",
-  sequence: "her journey", expert_mix: "her journey", trending: "trending", segment_popular: "her segment",
-  bestseller: "best seller", not_personalised: "best seller", promotion: "featured" };
-const SHARE_SIGNAL = { visual: "visual", textual: "textual", synergy: "look and copy", id: "behaviors",
-  collaborative: "behaviors", demographic: "her segment", attributes: "attributes", recent: "recent behaviors",
-  popularity: "popularity", recent_popularity: "trending", engagement: "her engagement" };
 let current = null;
-
-function key() { return sessionStorage.getItem("vendome-key") || ""; }
-
-async function api(path, options = {}) {
-  const headers = { "X-API-Key": key(), ...(options.body ? { "Content-Type": "application/json" } : {}) };
-  const r = await fetch(path, { ...options, headers });
-  if (!r.ok) {
-    let detail = r.statusText;
-    try { detail = (await r.json()).detail; } catch (_) { /* not JSON */ }
-    throw new Error(r.status === 401 ? "Sign in with the staff key first." : `${r.status}: ${detail}`);
-  }
-  return r.json();
-}
-
-function say(text, error = false) {
-  $("status").textContent = text;
-  $("status").classList.toggle("error", error);
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
-  return node;
-}
-
-function money(x) { return new Intl.NumberFormat("en", { style: "currency", currency: "EUR",
-                                                         maximumFractionDigits: 0 }).format(x); }
-
-// The signal behind a reason: for a blend (several "<part>_share" signals) its largest part, else its code.
-function signalOf(reason) {
-  const shares = Object.entries(reason.signals || {}).filter(([k]) => k.endsWith("_share"))
-    .sort((a, b) => b[1] - a[1]);
-  if (shares.length > 1) {
-    const [name, share] = shares[0];
-    const part = name.replace(/_share$/, "");
-    return `${SHARE_SIGNAL[part] || part.replace(/_/g, " ")} ${Math.round(share * 100)}%`;
-  }
-  return CODE_SIGNAL[reason.code] || (reason.code || "").replace(/_/g, " ");
-}
-
-function card(item) {
-  const r = item.reason;
-  return el("article", { class: "card", "data-product": item.product_id },
-    el("img", { src: item.image_url || "", alt: item.title || item.product_id, loading: "lazy" }),
-    el("h3", {}, item.title || item.product_id),
-    el("span", { class: "price" }, `${money(item.price)} · ${item.collection || item.category || ""}`),
-    el("span", { class: "badge", title: "the signal behind this piece" }, signalOf(r)),
-    el("p", { class: "reason" }, r.text),
-    el("div", { class: "actions" },
-      el("button", { type: "button", class: "secondary", onclick: () => log(item, "view", "Shown to client") },
-         "Shown to client"),
-      el("button", { type: "button", onclick: () => log(item, "add_to_wishlist", "Client liked") },
-         "Client liked")));
-}
 
 async function log(item, type, label) {
   try {
@@ -99,7 +30,11 @@ function profile(p) {
 async function showRecs(id) {
   const recs = await api(`/v1/customers/${encodeURIComponent(id)}/recommendations?placement=home&k=8`);
   $("recs-model").textContent = `by ${recs.model}${recs.personalised ? "" : " (not personalised)"}`;
-  $("recs").replaceChildren(...recs.items.map(card));
+  $("recs").replaceChildren(...recs.items.map((item) => card(item, [
+    el("button", { type: "button", class: "secondary", onclick: () => log(item, "view", "Shown to client") },
+       "Shown to client"),
+    el("button", { type: "button", onclick: () => log(item, "add_to_wishlist", "Client liked") }, "Client liked"),
+  ])));
 }
 
 async function showJourney(id) {
@@ -133,13 +68,7 @@ async function search(query) {
   } catch (e) { say(e.message, true); }
 }
 
-$("key-form").addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  sessionStorage.setItem("vendome-key", $("key").value);
-  $("key").value = "";
-  say("Signed in.");
-  search($("query").value);
-});
+signIn(() => search($("query").value));
 $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("query").value); });
 const wanted = new URLSearchParams(location.search).get("customer");
 if (key()) { search(""); if (wanted) open(wanted); } else say("Sign in with the staff key to find a client.");
