@@ -21,7 +21,7 @@ from vendome.workspace import Workspace
 def save_model(ws: Workspace, model: Recommender, meta: dict | None = None, activate: bool = True) -> Path:
     """Store a fitted model as a new version; returns the version folder."""
     base = ws.models / model.name
-    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() % 1_000_000:06d}"
+    version = _new_version(versions(ws, model.name))
     folder = base / version
     folder.mkdir(parents=True, exist_ok=False)
     model.save(folder / "model.pkl")
@@ -31,6 +31,19 @@ def save_model(ws: Workspace, model: Recommender, meta: dict | None = None, acti
     if activate:
         activate_version(ws, model.name, version)
     return folder
+
+
+def _new_version(existing: list[str]) -> str:
+    """`YYYYmmddTHHMMSS-micros` of now, later in sort order than every existing version: versions sort by name
+    (a roll-back takes the one before), so two fits within one second must not come out of order."""
+    ns = time.time_ns()
+    micros = ns // 1_000
+    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 1_000_000_000)) + f"-{micros % 1_000_000:06d}"
+    if existing and version <= existing[-1]:          # a clock step back, or a fit in the same microsecond
+        stamp, _, tail = existing[-1].partition("-")
+        version = f"{stamp}-{int(tail or 0) + 1:06d}" if tail.isdigit() and int(tail) < 999_999 else \
+            existing[-1] + "0"
+    return version
 
 
 def activate_version(ws: Workspace, name: str, version: str) -> None:

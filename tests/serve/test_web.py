@@ -15,8 +15,9 @@ import pytest
 import uvicorn
 
 from serve.copies import copy_boutique
+from vendome.artifacts import active_version, versions
 from vendome.data import store
-from vendome.pipeline import train, training_data
+from vendome.pipeline import evaluate_workspace, train, training_data
 from vendome.serve.app import create_app
 from vendome.serve.service import Recommendations
 
@@ -42,6 +43,10 @@ def site(boutique_ws, tmp_path_factory):
     ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("web") / "ws")
     data = training_data(ws, threads=2, progress=False)
     train(ws, "itemknn", data=data)
+    train(ws, "itemknn", data=data)                                 # a second version, to roll back to
+    reports = ws.root / "reports"
+    evaluate_workspace(ws, ["pop", "itemknn"], "temporal", data=data, json_path=reports / "small_temporal.json",
+                       html_path=reports / "small_temporal.html")
     svc = Recommendations(ws, "itemknn", data=data)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(ws, api_key=KEY, svc=svc), host="127.0.0.1", port=port,
@@ -183,5 +188,27 @@ def test_a_merchandiser_previews_a_draft_rule_and_an_invalid_file_is_never_saved
     assert "diversity" in page.locator("#problems").inner_text()
     assert "Not saved" in page.locator("#status").inner_text()
     assert rules_file.read_text() == saved and svc.policy.diversity.strength == 0.2
+    assert outside == []
+    page.close()
+
+
+def test_the_models_page_shows_versions_offline_metrics_and_rolls_back(site, browser, artifacts):
+    base, svc = site
+    have = versions(svc.ws, "itemknn")
+    svc.activate("itemknn", have[-1])                                # the newest version serves
+    page, outside = signed_in(browser, base)
+    page.goto(f"{base}/app/models.html")
+    page.locator("#metrics tbody tr").first.wait_for()
+    rows = {r.locator("th").inner_text(): r for r in page.locator("#metrics tbody tr").all()}
+    assert set(rows) == {"pop", "itemknn"}
+    assert float(rows["itemknn"].locator("td").first.inner_text()) > 0             # NDCG@10 from the report
+    assert "itemknn (served)" in page.locator("#models").inner_text()
+    report = page.get_attribute("#report-link", "href")
+    assert page.request.get(f"{base}{report}").ok                                   # the full report, plots
+    page.screenshot(path=str(artifacts / "models.png"), full_page=True)
+    page.get_by_role("button", name="Roll back itemknn").click()
+    page.wait_for_function("() => /is active|\\d{3}:/.test(document.getElementById('status').textContent)")
+    assert "is active" in page.locator("#status").inner_text(), page.locator("#status").inner_text()
+    assert svc.meta["version"] == have[-2] and active_version(svc.ws, "itemknn") == have[-2]
     assert outside == []
     page.close()

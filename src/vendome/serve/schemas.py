@@ -262,3 +262,13 @@ class RulesPreview(BaseModel):
     placement: str
     with_rules: CustomerRecommendations = Field(description="under the rules in force, or the draft")
     without_rules: CustomerRecommendations = Field(description="under the shipped default rules only")
+
+
+class EvaluationReport(BaseModel):
+    name: str
+    protocol: str | None = None
+    generated_at: str | None = None
+    dataset: str | None = None
+    best: str | None = Field(None, description="the model with the best NDCG@10")
+    html: str | None = Field(None, description="the full report with its plots")
+    models: dict[str, dict[str, float | int | None]]
