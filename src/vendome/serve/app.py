@@ -14,8 +14,8 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from vendome.serve.deps import Service, admin_key
@@ -27,7 +27,17 @@ from vendome.serve.warm import Warmer
 from vendome.workspace import Workspace
 
 MAX_BODY_BYTES = 4_000_000   # a 10,000-event batch fits
-WEB = Path(__file__).parent / "web"   # the clienteling pages: static files, no build step
+WEB = Path(__file__).parent / "web"   # the staff pages: scripts and styles as they are, no build step
+PAGES = (("clienteling", "Clienteling"), ("merchandising", "Merchandising"), ("models", "Models"))
+
+
+def render_pages() -> dict[str, str]:
+    """Each page of web/pages rendered once from the shared layout (base.html: head, navigation, sign-in)."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(WEB / "pages"), autoescape=select_autoescape())
+    return {name: env.get_template(f"{name}.html").render(page=name, title=title, pages=PAGES)
+            for name, title in PAGES}
 
 
 def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
@@ -87,6 +97,14 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
     @app.get("/app", include_in_schema=False)
     def web_app() -> RedirectResponse:
         return RedirectResponse("/app/clienteling.html")
+
+    rendered = render_pages()
+
+    @app.get("/app/{page}.html", include_in_schema=False)
+    def web_page(page: str) -> HTMLResponse:
+        if page not in rendered:
+            raise HTTPException(404, detail=f"no page {page!r}")
+        return HTMLResponse(rendered[page])
 
     @app.middleware("http")
     async def web_headers(request: Request, call_next):
