@@ -103,4 +103,6 @@ def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int,
     print(f"report: {Path(summary['report_html'])}")
     print(f"try:    vendome recommend {data.customers['customer_id'].iloc[0]} --workspace {ws.root}")
     print(f"serve:  vendome serve --workspace {ws.root}   (OpenAPI docs at http://127.0.0.1:8000/docs)")
+    print(f"app:    http://127.0.0.1:8000/app   (staff key: {ws.root / 'admin_api_key'}, written on first start, "
+          "or VENDOME_API_KEY)")
     return report

@@ -165,3 +165,16 @@ def test_stacked_explanation_names_the_leading_signal_and_the_shares(stacked):
 def test_an_unknown_blender_is_refused():
     with pytest.raises(ValueError, match="blender must be one of stacked, linear"):
         Hybrid(blender="boosted").fit(launch_boutique())
+
+
+def test_a_list_explained_after_scoring_reuses_the_scores_until_her_state_changes(tuned, tmp_path):
+    outer, model = tuned
+    data = outer.train
+    u = np.array([0])
+    first = model.component_scores(u)
+    assert model.component_scores(u) is first                          # the explanation does not score again
+    assert all(not z.flags.writeable for z in first.values())          # and nobody can change what is kept
+    model.observe(data, u)
+    assert model.component_scores(u) is not first                      # her new state is read, not the old one
+    path = model.save(tmp_path / "hybrid.pkl")
+    assert "_memo" not in vars(Hybrid.load(path))                      # never pickled with the model

@@ -53,6 +53,7 @@ VALIDATIONS = ("temporal", "loo")
 BLENDERS = ("stacked", "linear")
 DAY = 86_400
 AUTO_COLLABORATIVE = ("als", "ease", "itemknn")
+MEMO_USERS = 16          # component scores kept for the last call of at most this many clients (serving)
 
 
 class Hybrid(Recommender):
@@ -136,6 +137,7 @@ class Hybrid(Recommender):
         return specs
 
     def fit(self, data: Dataset) -> Self:
+        self._memo = None
         if self.validation not in VALIDATIONS:  # "given" would tune on the format's own test split
             raise ValueError(f"hybrid: validation must be one of {', '.join(VALIDATIONS)}, got {self.validation!r}")
         if self.normalization not in NORMALIZATIONS:
@@ -338,10 +340,24 @@ class Hybrid(Recommender):
 
     # -------------------------------------------------------------------------------------------- scoring
     def component_scores(self, users: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-user-normalised score matrix of each weighted component."""
+        """Per-user-normalised score matrix of each weighted component (read-only arrays).
+
+        The serving path scores a few clients, then explains their lists, which needs the same matrices: the last
+        call for at most MEMO_USERS clients is kept, so the explanation does not score the catalog again (half
+        the cost of a list). `observe`, `forget` and `fit` drop it, and it is never pickled."""
         self._check_fitted("weights_")
         users = np.asarray(users, dtype=np.int64)
-        return {label: normalize(model.score(users), self.normalization) for label, model in self.components_.items()}
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] == users.tobytes():
+            return memo[1]
+        z = {label: normalize(model.score(users), self.normalization) for label, model in self.components_.items()}
+        for block in z.values():
+            block.flags.writeable = False
+        self._memo = (users.tobytes(), z) if len(users) <= MEMO_USERS else None
+        return z
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_memo"}
 
     def score(self, users: np.ndarray) -> np.ndarray:
         self._check_fitted("weights_")
@@ -351,12 +367,13 @@ class Hybrid(Recommender):
             return self.stack_.score(z, self.context_, users)
         out = None
         for label, z in self.component_scores(users).items():
-            z *= self.weights_[label]
-            out = z if out is None else out + z
+            part = z * self.weights_[label]
+            out = part if out is None else out + part
         return out.astype(np.float32, copy=False)
 
     def forget(self, users: np.ndarray) -> Self:
         """Every component forgets them, and so does the stacked blender's per-user context."""
+        self._memo = None
         users = self._users_to_forget(users)
         for model in self.components_.values():
             model.forget(users)
@@ -367,6 +384,7 @@ class Hybrid(Recommender):
     def observe(self, data: Dataset, users: np.ndarray) -> Self:
         """Every component observes them, and the stacked blender's per-user context is rebuilt from `data`; the
         blend's weights stay as learned."""
+        self._memo = None
         users = self._users_to_observe(data, users)
         for model in self.components_.values():
             model.observe(data, users)
