@@ -11,3 +11,16 @@ from vendome.workspace import Workspace
 def copy_boutique(src: Path, dst: Path) -> Workspace:
     shutil.copytree(src, dst)
     return Workspace(dst)
+
+
+def trained_service(src: Path, dst: Path, model: str = "itemknn", versions: int = 1):
+    """A private copy with `model` trained on it (`versions` times: each fit is a new version, the last one
+    active) and the service over it: (workspace, service)."""
+    from vendome.pipeline import train, training_data
+    from vendome.serve.service import Recommendations
+
+    ws = copy_boutique(src, dst)
+    data = training_data(ws, threads=2, progress=False)
+    for _ in range(versions):
+        train(ws, model, data=data)
+    return ws, Recommendations(ws, model, data=data)

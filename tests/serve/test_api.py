@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serve.copies import copy_boutique
+from serve.copies import trained_service
 from vendome.data import store
-from vendome.pipeline import train, training_data
+from vendome.pipeline import train
 from vendome.rules import Request
 from vendome.rules.audit import Auditor
 from vendome.serve.app import create_app
@@ -20,10 +20,7 @@ KEY = "test-admin-key"
 
 @pytest.fixture(scope="module")
 def shop(boutique_ws, tmp_path_factory):
-    ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("api") / "ws")
-    data = training_data(ws, threads=2, progress=False)
-    train(ws, "itemknn", data=data)
-    svc = Recommendations(ws, "itemknn", data=data)
+    ws, svc = trained_service(boutique_ws, tmp_path_factory.mktemp("api") / "ws")
     yield ws, svc, TestClient(create_app(ws, api_key=KEY, svc=svc))
     store.writer(ws).close()
 

@@ -9,24 +9,19 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from serve.copies import copy_boutique
+from serve.copies import trained_service
 from vendome.data import store
-from vendome.pipeline import train, training_data
 from vendome.rules import Request
 from vendome.rules.audit import Auditor
 from vendome.serve.app import create_app
 from vendome.serve.campaigns import Campaigns
-from vendome.serve.service import Recommendations
 
 KEY = {"X-API-Key": "campaign-key"}
 
 
 @pytest.fixture(scope="module")
 def shop(boutique_ws, tmp_path_factory):
-    ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("campaigns") / "ws")
-    data = training_data(ws, threads=2, progress=False)
-    train(ws, "itemknn", data=data)
-    svc = Recommendations(ws, "itemknn", data=data)
+    ws, svc = trained_service(boutique_ws, tmp_path_factory.mktemp("campaigns") / "ws")
     with TestClient(create_app(ws, api_key=KEY["X-API-Key"], svc=svc)) as client:
         yield ws, svc, client
     store.writer(ws).close()

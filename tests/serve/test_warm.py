@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serve.copies import copy_boutique
+from serve.copies import trained_service
 from vendome.data import store
-from vendome.pipeline import train, training_data
 from vendome.serve.app import create_app
 from vendome.serve.schemas import CustomerRecommendations
 from vendome.serve.service import Recommendations
@@ -22,10 +21,7 @@ from vendome.serve.warm import Warmer
 
 @pytest.fixture(scope="module")
 def shop(boutique_ws, tmp_path_factory):
-    ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("warm") / "ws")
-    data = training_data(ws, threads=2, progress=False)
-    train(ws, "hybrid", data=data)
-    svc = Recommendations(ws, "hybrid", data=data)
+    ws, svc = trained_service(boutique_ws, tmp_path_factory.mktemp("warm") / "ws", "hybrid")
     yield ws, svc
     store.writer(ws).close()
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from serve.copies import copy_boutique
+from serve.copies import trained_service
 from vendome.artifacts import active_version, versions
 from vendome.data import store
-from vendome.pipeline import evaluate_workspace, train, training_data
+from vendome.pipeline import evaluate_workspace
 from vendome.serve.app import create_app
-from vendome.serve.service import Recommendations
 
 KEY = "web-staff-key"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,14 +39,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def site(boutique_ws, tmp_path_factory):
-    ws = copy_boutique(boutique_ws, tmp_path_factory.mktemp("web") / "ws")
-    data = training_data(ws, threads=2, progress=False)
-    train(ws, "itemknn", data=data)
-    train(ws, "itemknn", data=data)                                 # a second version, to roll back to
+    ws, svc = trained_service(boutique_ws, tmp_path_factory.mktemp("web") / "ws", versions=2)  # one to roll back to
     reports = ws.root / "reports"
-    evaluate_workspace(ws, ["pop", "itemknn"], "temporal", data=data, json_path=reports / "small_temporal.json",
+    evaluate_workspace(ws, ["pop", "itemknn"], "temporal", data=svc.data, json_path=reports / "small_temporal.json",
                        html_path=reports / "small_temporal.html")
-    svc = Recommendations(ws, "itemknn", data=data)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(ws, api_key=KEY, svc=svc), host="127.0.0.1", port=port,
                                            log_level="warning"))
