@@ -78,6 +78,30 @@ def test_recommend_for_an_unknown_customer_is_a_clear_error(boutique):
     assert result.exit_code == 1 and "unknown customer" in result.output
 
 
+def test_search_works_on_a_freshly_ingested_workspace_and_keeps_every_hard_constraint(boutique, tmp_path):
+    import pandas as pd
+
+    export, _ = boutique
+    ws = tmp_path / "fresh"
+    run("ingest", export, "--workspace", ws)            # no features, no model, no search engine yet
+    products = pd.read_csv(export / "products.csv").set_index("product_id")
+    ring = products[(products["subcategory"] == "ring") & (products["stone_type"] == "diamond")].index[0]
+    out = json.loads(run("search", "like this, but in rose gold, no diamonds, under 40k", "--anchor", ring,
+                         "--workspace", ws, "-k", "5", "--json"))
+    assert set(out) >= {"results", "constraints"} and 0 < len(out["results"]) <= 5
+    assert {(c["attribute"], c["op"]) for c in out["constraints"] if c["hard"]} >= {
+        ("stone_type", "not_in"), ("price", "lt"), ("subcategory", "in")}
+    for r in out["results"]:
+        piece = products.loc[r["product_id"]]
+        assert piece["subcategory"] == "ring" and piece["stone_type"] != "diamond" and piece["price"] < 40_000
+        assert r["reason"] and isinstance(r["score"], float)
+    assert (ws / "search" / "engine.pkl").exists()        # fitted once, loaded by the next search
+    text = run("search", "a necklace in white gold", "--workspace", ws, "-k", "3")
+    assert "constraints:" in text and "necklace" in text.lower()
+    bad = runner.invoke(app, ["search", "in rose gold", "--anchor", "NOPE", "--workspace", str(ws)])
+    assert bad.exit_code == 1 and "unknown product_id" in bad.output
+
+
 def test_evaluate_writes_the_json_contract_and_an_html_report(boutique, tmp_path):
     _, ws = boutique
     out = run("evaluate", "--workspace", ws, "--models", "pop,als", "--protocol", "temporal",

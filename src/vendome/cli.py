@@ -1,4 +1,5 @@
-"""`vendome` command line: generate, ingest, import, features, train, recommend, evaluate, batch, demo, serve."""
+"""`vendome` command line: generate, ingest, import, features, train, recommend, search, evaluate, batch, demo,
+serve."""
 
 from __future__ import annotations
 
@@ -124,6 +125,44 @@ def recommend(customer_id: str, workspace: WorkspaceOpt = Path("workspace"),
     for rank, item in enumerate(result["items"], 1):
         typer.echo(f"{rank:>3}. {item['product_id']:<14} {item['title'][:48]:<48} {item['price']:>10,.0f}"
                    f"  {item['reason']['text']}")
+
+
+@app.command()
+def search(text: Annotated[str, typer.Argument(help='What she asks: "like this, but in rose gold, no diamonds"')] = "",
+           workspace: WorkspaceOpt = Path("workspace"),
+           anchor: Annotated[str | None, typer.Option(help="The product she points at (product_id).")] = None,
+           customer: Annotated[str | None, typer.Option(help="Her customer_id: her taste re-ranks.")] = None,
+           k: Annotated[int, typer.Option("-k", help="How many products.")] = 10,
+           model: Annotated[str, typer.Option(help="Trained model for her taste, when one exists.")] = "hybrid",
+           planner: Annotated[bool, typer.Option("--planner", help="Answer through the planner (an LLM when "
+                                                 "VENDOME_LLM_BASE_URL is set, else the deterministic one).")] = False,
+           refit: Annotated[bool, typer.Option("--refit", help="Fit the search engine again.")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Composed search: pieces like the anchor with the change the words ask for, within every hard constraint."""
+    from vendome.search.searcher import workspace_searcher
+
+    try:
+        if refit:
+            from vendome.search.engine import search_engine
+
+            search_engine(Workspace(workspace), refit=True)
+        searcher = workspace_searcher(Workspace(workspace), model=model, progress=not as_json)
+        result = searcher.search(text, anchor=anchor, customer=customer, k=k, planner=planner)
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        _fail(str(err).strip("'\""))
+    if as_json:
+        keys = ("results", "constraints", "delta", "anchor", "customer", "answer", "planner", "session_id")
+        typer.echo(json.dumps({key: result[key] for key in keys if key in result}, indent=2, default=str))
+        return
+    typer.echo("constraints: " + ("; ".join(
+        f"{c['source'] or c['attribute']} -> {c['attribute']} {c['op']} {c['value']}" + ("" if c["hard"] else " (soft)")
+        for c in result["constraints"]) or "none"))
+    if result.get("answer"):
+        typer.echo(result["answer"])
+    for rank, item in enumerate(result["results"], 1):
+        facts = searcher.engine.product(item["product_id"])
+        typer.echo(f"{rank:>3}. {item['product_id']:<14} {str(facts.get('title', ''))[:48]:<48} "
+                   f"{float(facts.get('price', 0)):>10,.0f}  {item['reason']}")
 
 
 @app.command()

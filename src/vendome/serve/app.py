@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from vendome.serve.deps import Service, admin_key
 from vendome.serve.metrics import Metrics, route_template
-from vendome.serve.routes import campaigns, customers, events, experiments, models, products, reports, rules
+from vendome.serve.routes import campaigns, customers, events, experiments, models, products, reports, rules, search
 from vendome.serve.schemas import Health
 from vendome.serve.service import Recommendations
 from vendome.serve.warm import Warmer
@@ -115,6 +115,6 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
 
     app.mount("/app", StaticFiles(directory=WEB, html=True), name="app")
     for router in (customers.router, products.router, campaigns.router, events.router, experiments.router,
-                   models.router, reports.router, rules.router):
+                   models.router, reports.router, rules.router, search.router):
         app.include_router(router)
     return app

@@ -77,6 +77,40 @@ class CartCompletion(BaseModel):
     items: list[ProductCard]
 
 
+class SearchRequest(BaseModel):
+    """A composed search: words, optionally a piece to start from and the client it is for."""
+
+    text: str = Field("", max_length=500, examples=["like this, but in rose gold, no diamonds, under 5k"])
+    anchor: str | None = Field(None, min_length=1, max_length=128, description="the product_id she points at")
+    customer_id: str | None = Field(None, min_length=1, max_length=128, description="her taste re-ranks")
+    k: int = Field(10, ge=1, le=100)
+    planner: bool = Field(False, description="answer through the planner (LLM when configured, else deterministic)")
+    session_id: str | None = Field(None, max_length=64, description="a planner session: follow-ups keep its anchor, "
+                                   "constraints and rejected pieces")
+    reject: list[str] = Field(default_factory=list, max_length=200, description="product_ids she turned down")
+
+
+class SearchConstraint(BaseModel):
+    attribute: str
+    op: str = Field(examples=["in", "not_in", "lt", "between"])
+    value: str | float | list[str] | list[float]
+    hard: bool = Field(description="hard: never violated; soft: a preference that re-ranks")
+    source: str = Field("", description="the words it came from")
+
+
+class SearchResults(BaseModel):
+    text: str
+    anchor: str | None = None
+    customer_id: str | None = None
+    personalised: bool = False
+    delta: str = Field("", description="the change the composer read")
+    constraints: list[SearchConstraint]
+    planner: str | None = Field(None, description="who planned: 'deterministic', 'llm:<model>', or none (fast path)")
+    session_id: str | None = None
+    answer: str | None = Field(None, description="the planner's answer in words")
+    items: list[ProductCard]
+
+
 class WarmerStatus(BaseModel):
     running: bool
     rounds: int = Field(description="rounds finished since start (one after start-up, one per invalidation)")

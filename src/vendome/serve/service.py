@@ -80,6 +80,8 @@ class Recommendations:
         self._facts: list[dict] | None = None
         self._stable_until: tuple[Guard, float] | None = None
         self.warmer = None                # a serve.warm.Warmer when one runs (`vendome serve` starts one)
+        self._searcher = None             # composed search, built on the first search (vendome.search)
+        self._search_lock = threading.Lock()
         self._default_guard: Guard | None = None      # the shipped rules, for the merchandiser's preview
         self.campaigns = Campaigns(self)
         self.events = EventLog(ws, customers=self.data.customers["customer_id"],
@@ -455,6 +457,43 @@ class Recommendations:
                     "signals": {f"{mods[0]}_similarity": float(s)}} for s in scores]
         return {"product_id": str(product_id), "placement": "product", "signal": mods[0],
                 "items": self._cards(items, scores, reasons, labels)}
+
+    # ------------------------------------------------------------------------------------ composed search
+    def searcher(self):
+        """The workspace's composed search (`vendome.search`), loaded (or fitted and saved, about a minute at the
+        demo catalog) on first use, bound to this service's rules and model."""
+        with self._search_lock:
+            if self._searcher is None:
+                from vendome.features.llm import llm_from_env
+                from vendome.search.engine import search_engine
+                from vendome.search.searcher import Searcher
+
+                engine = search_engine(self.ws, data=self.data, progress=False)
+                self._searcher = Searcher(engine, self.data, guard=self.guard, model=self.model, llm=llm_from_env())
+            return self._searcher
+
+    def composed_search(self, text: str = "", anchor: str | None = None, customer_id: str | None = None,
+                        k: int = 10, session_id: str | None = None, planner: bool = False,
+                        reject: list[str] | tuple = ()) -> dict:
+        """"Like this, but ...": pieces that keep the anchor and apply the change, within every hard constraint of
+        the words and the house's rules; her taste re-ranks unless she opted out of personalisation."""
+        if anchor is not None:
+            self.item_of(anchor)
+        if customer_id is not None:
+            self.user_of(customer_id)
+        searcher = self.searcher()
+        with self._lock:
+            searcher.guard, searcher.model = self.guard, self.model          # the rules and model in force now
+            personal = customer_id if customer_id is not None and str(customer_id) not in self._opted_out else None
+            out = searcher.search(text, anchor=anchor, customer=personal, k=k, session_id=session_id,
+                                  planner=planner, reject=reject)
+        items = [self.item_of(r["product_id"]) for r in out["results"]]
+        reasons = [{"code": "composed_search", "text": r["reason"], "signals": {"score": float(r["score"])}}
+                   for r in out["results"]]
+        return {"text": text, "anchor": anchor, "customer_id": customer_id, "personalised": personal is not None,
+                "delta": out.get("delta", ""), "constraints": out["constraints"],
+                "planner": out.get("planner"), "session_id": out.get("session_id"), "answer": out.get("answer"),
+                "items": self._cards(items, [r["score"] for r in out["results"]], reasons, [None] * len(items))}
 
     def complete_the_look(self, product_ids: list[str], k: int = 10, customer_id: str | None = None) -> dict:
         """The cart: pieces of other subcategories that clients bought with these ones (co-purchase counts), or,

@@ -1,0 +1,1 @@
+"""Composed search: "like this, but ..." (AMMR)."""
