@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,28 @@ def boutique_ws(tmp_path_factory) -> Path:
     training_data(ws, threads=2, progress=False)       # fills the embedding cache the copies reuse
     store.writer(ws).close()
     return ws.root
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A tiny randomly initialised CLIP saved with `save_pretrained` (borrowing MiniLM's WordPiece tokenizer
+    files): exactly the layout a user gets from a real checkpoint."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from vendome.features.text import minilm_dir
+
+    path = tmp_path_factory.mktemp("tiny-clip")
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"vocab_size": 30522, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir() / name, path / name)
+    return path

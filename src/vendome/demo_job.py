@@ -55,6 +55,26 @@ def install_demo_rules(ws: Workspace) -> Path:
     return path
 
 
+def search_example(ws: Workspace, data) -> None:
+    """Fit (and save) the workspace's composed search, then answer one "like this, but ..." from a diamond ring."""
+    from vendome.search.engine import search_engine
+
+    t = time.perf_counter()
+    engine = search_engine(ws, data=data)
+    print(f"composed search ready in {time.perf_counter() - t:.0f} s -> {ws.root / 'search'}")
+    p = data.products
+    rings = p[(p.get("subcategory") == "ring") & (p.get("stone_type") == "diamond")] if "stone_type" in p else p[:0]
+    if rings.empty:
+        return
+    anchor = str(rings["product_id"].iloc[0])
+    text = "like this, but in rose gold, no diamonds"
+    out = engine.search(text, anchor=anchor, k=5)
+    print(f"\"{text}\" from {anchor} ({engine.product(anchor).get('title')}):")
+    for r in out["results"]:
+        facts = engine.product(r["product_id"])
+        print(f"  {r['product_id']}  {str(facts.get('title'))[:60]:<60} {facts.get('price', 0):>9,.0f}  {r['reason']}")
+
+
 def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int, ...] = (0, 1, 2),
              threads: int = 2, test_days: float = 30) -> dict:
     t0 = time.perf_counter()
@@ -94,6 +114,9 @@ def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int,
         _, folder, seconds = train(ws, name, data=data, threads=threads)
         print(f"{name}: {seconds:.1f} s -> {folder}")
 
+    _stage("fitting composed search: joint image-text space, composer, faiss index, re-ranking")
+    search_example(ws, data)
+
     elapsed = time.perf_counter() - t0
     summary = {"seconds": round(elapsed, 1), "peak_memory_mb": round(peak_memory_mb(), 1),
                "report_html": str(reports / "demo_temporal.html"), "report_json": str(reports / "demo_temporal.json")}
@@ -103,6 +126,8 @@ def run_demo(ws: Workspace, size: str = "full", seed: int = 0, seeds: tuple[int,
     print(f"report: {Path(summary['report_html'])}")
     print(f"try:    vendome recommend {data.customers['customer_id'].iloc[0]} --workspace {ws.root}")
     print(f"serve:  vendome serve --workspace {ws.root}   (OpenAPI docs at http://127.0.0.1:8000/docs)")
+    print(f"search: vendome search \"like this, but in rose gold, no diamonds\" --anchor PRODUCT_ID "
+          f"--workspace {ws.root}")
     print(f"app:    http://127.0.0.1:8000/app   (staff key: {ws.root / 'admin_api_key'}, written on first start, "
           "or VENDOME_API_KEY)")
     return report

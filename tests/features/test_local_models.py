@@ -1,7 +1,7 @@
 """Bigger encoders (CLIP, SigLIP) load from a local directory through the same interface, never downloading.
 
-The fixture saves a tiny randomly initialised CLIP with `save_pretrained` (borrowing MiniLM's WordPiece tokenizer
-files), which is exactly the layout a user gets from a real checkpoint.
+The `tiny_clip` fixture (tests/conftest.py) saves a tiny randomly initialised CLIP with `save_pretrained`
+(borrowing MiniLM's WordPiece tokenizer files), which is exactly the layout a user gets from a real checkpoint.
 """
 
 from __future__ import annotations
@@ -9,33 +9,11 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from vendome.features.embeddings import item_features
 from vendome.features.image import HFImageEncoder, make_image_encoder
-from vendome.features.text import HFTextEncoder, make_text_encoder, minilm_dir
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
-
-    path = tmp_path_factory.mktemp("tiny-clip")
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"vocab_size": 30522, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(path)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
-    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        shutil.copy(minilm_dir() / name, path / name)
-    return path
+from vendome.features.text import HFTextEncoder, make_text_encoder
 
 
 def test_local_clip_image_tower_encodes_through_the_common_interface(tiny_clip):

@@ -121,3 +121,18 @@ def test_reindex_serves_a_grown_catalog_without_training(engine, data):
     anchor = a_ring(engine)
     ids = [r["product_id"] for r in grown.search("in rose gold", anchor=anchor, k=5)["results"]]
     assert ids == [r["product_id"] for r in engine.search("in rose gold", anchor=anchor, k=5)["results"]]
+
+
+def test_a_local_clip_checkpoint_replaces_the_learned_adapter(ws, data, tiny_clip, tmp_path):
+    """The same engine over a CLIP-family model's own towers: the catalog and the query words are embedded by it."""
+    clip_ws = Workspace(tmp_path / "clip_ws")
+    shutil.copytree(ws.root, clip_ws.root)
+    shutil.rmtree(clip_ws.root / "search")
+    engine = search_engine(clip_ws, data=data, clip=str(tiny_clip), progress=False, epochs=2)
+    assert engine.space == str(tiny_clip) and engine.space_.text_dim_ == 16
+    assert json.loads((clip_ws.root / "search" / "meta.json").read_text())["space"] == str(tiny_clip)
+    anchor = a_ring(engine)
+    out = engine.search("like this, but no diamonds", anchor=anchor, k=5)
+    assert out["results"]
+    assert all(engine.product(r["product_id"])["stone_type"] != "diamond" for r in out["results"])
+    assert search_engine(clip_ws, data=data, progress=False).space == str(tiny_clip)    # kept, not refitted

@@ -134,6 +134,43 @@ def test_logging_client_liked_changes_her_next_recommendations(site, browser, ar
     page.close()
 
 
+def test_a_composed_search_refines_from_a_card_and_forgets_a_rejected_piece(site, browser, artifacts):
+    base, svc = site
+    client = svc._clients_by_recency()[0]
+    page, outside = signed_in(browser, base)
+    page.goto(f"{base}/app/clienteling.html?customer={client}")
+    page.locator("#recs .card").first.wait_for()
+    anchor = page.locator("#recs .card").first.get_attribute("data-product")
+    page.locator("#recs .card").first.get_by_role("button", name="Refine from this").click()
+    assert page.evaluate("() => document.activeElement.id") == "ask"             # ready for her words
+    facts = svc.data.products.set_index("product_id")
+    stone = facts.loc[anchor, "stone_type"]
+    excluded = "diamond" if stone != "diamond" else "pearl"
+    page.get_by_label("What she would change").fill(f"like this, but in rose gold, no {excluded}s")
+    page.get_by_role("button", name="Find pieces").click()
+    page.locator("#found .card").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    found = [c.get_attribute("data-product") for c in page.locator("#found .card").all()]
+    assert found and anchor not in found
+    assert all(facts.loc[p, "stone_type"] != excluded for p in found)          # the negation holds on every card
+    chips = page.locator("#constraints li.hard").all_inner_texts()
+    assert any(f"not {excluded}" in c for c in chips)
+    assert page.locator("#answer").inner_text().strip()                        # the planner says what it did
+    for c in page.locator("#found .card").all():
+        assert c.locator(".reason").inner_text().strip() and c.locator(".badge").inner_text().strip()
+    page.wait_for_function("() => [...document.querySelectorAll('#found img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(artifacts / "composed-search.png"), full_page=True)
+    rejected = found[0]
+    page.locator("#found .card").first.get_by_role("button", name="Not this one").click()
+    page.wait_for_function(f"() => ![...document.querySelectorAll('#found .card')]"
+                           f".some(c => c.dataset.product === '{rejected}')")
+    again = [c.get_attribute("data-product") for c in page.locator("#found .card").all()]
+    assert rejected not in again and all(facts.loc[p, "stone_type"] != excluded for p in again)
+    assert outside == []
+    page.close()
+
+
 def test_the_page_is_usable_from_the_keyboard(site, browser):
     base, svc = site
     page, _ = signed_in(browser, base)

@@ -65,11 +65,13 @@ class FiLMComposer(Composer, nn.Module):
 
     def __init__(self, slices: int = 8, hidden: int = 256, tau: float = 0.03, epochs: int = 40,
                  batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 1e-2, dropout: float = 0.1,
-                 gate_bias: float = -2.0, patience: int = 5, seed: int = 0, progress: bool = True) -> None:
+                 gate_bias: float = -2.0, patience: int = 5, modulate_look: bool = True, seed: int = 0,
+                 progress: bool = True) -> None:
         nn.Module.__init__(self)
         self.slices, self.hidden, self.tau, self.epochs = slices, hidden, tau, epochs
         self.batch_size, self.lr, self.weight_decay, self.gate_bias = batch_size, lr, weight_decay, gate_bias
         self.dropout, self.patience, self.seed, self.progress = dropout, patience, seed, progress
+        self.modulate_look = modulate_look
 
     def _build(self, dim: int, look_dim: int) -> None:
         torch.manual_seed(self.seed)
@@ -85,13 +87,17 @@ class FiLMComposer(Composer, nn.Module):
         self.text_weight = nn.Parameter(torch.tensor(1.0))     # with zero FiLM, training starts from `Sum`
         bounds = np.linspace(0, dim, self.slices + 1).round().astype(int)
         self.register_buffer("slice_of", torch.from_numpy(np.repeat(np.arange(self.slices), np.diff(bounds))))
+        movable = torch.ones(dim)
+        if not self.modulate_look:            # the words change the words part only; the look passes through
+            movable[:look_dim] = 0.0
+        self.register_buffer("movable", movable)
 
     def forward(self, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """v: anchors (n, D); t: words (n, D - look_dim) -> queries (n, D), unit rows."""
         vw = v[:, self.look_dim_:]
         c = self.cond(torch.cat([t, v, t * vw], dim=-1))
         gamma, beta = self.film(c).chunk(2, dim=-1)
-        g = torch.sigmoid(self.gate(c))[:, self.slice_of]             # each slice's gate, spread over its dims
+        g = torch.sigmoid(self.gate(c))[:, self.slice_of] * self.movable   # each slice's gate, over its dims
         q = v + g * (gamma * v + beta)
         q = q + self.text_weight * F.pad(t, (self.look_dim_, 0))
         return F.normalize(q, dim=-1)
@@ -116,21 +122,28 @@ class FiLMComposer(Composer, nn.Module):
 
     # ------------------------------------------------------------------------------------------------ training
     def fit(self, items: np.ndarray, look_dim: int, anchors: Sequence[int], texts: np.ndarray,
-            targets: Sequence[Sequence[int]], validate: Callable[[FiLMComposer], float] | None = None
-            ) -> FiLMComposer:
+            targets: Sequence[Sequence[int]], validate: Callable[[FiLMComposer], float] | None = None,
+            target_weights: Sequence[Sequence[float]] | None = None) -> FiLMComposer:
         """items: (n_items, D) item vectors; for example e: anchor row anchors[e], word vector texts[e] (D-shaped,
         zero look part), positive rows targets[e]. Full-catalog softmax, several positives per example.
 
         `validate(self) -> score` (higher is better, e.g. recall@10 on held-out catalog changes) runs before training
         and after every epoch; the best state is kept and training stops after `patience` epochs without a gain, so
-        the composer ends no worse on validation than where it starts, which is the `Sum` baseline."""
+        the composer ends no worse on validation than where it starts, which is the `Sum` baseline.
+
+        `target_weights` (same shape as `targets`) turns the positives into a target distribution (cross-entropy
+        against it) instead of "any positive" (-log of their summed probability)."""
         self._build(items.shape[1], look_dim)
         z = torch.from_numpy(np.asarray(items, np.float32))
         a = torch.as_tensor(np.asarray(anchors, np.int64))
         t = F.normalize(torch.from_numpy(np.asarray(texts, np.float32)[:, look_dim:]), dim=-1)
         pos = torch.zeros(len(a), len(z), dtype=torch.bool)
+        soft = torch.zeros(len(a), len(z)) if target_weights is not None else None
         for e, rows in enumerate(targets):
             pos[e, list(rows)] = True
+            if soft is not None:
+                w = torch.as_tensor(np.asarray(target_weights[e], np.float32))
+                soft[e, list(rows)] = w / w.sum()
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
         self.losses_: list[float] = []
@@ -150,7 +163,10 @@ class FiLMComposer(Composer, nn.Module):
                 logits = q @ z.T / self.tau
                 logits[torch.arange(len(b)), a[b]] = -1e9          # the anchor itself is not the answer
                 log_p = logits.log_softmax(-1)
-                loss = -(log_p.masked_fill(~pos[b], -1e9).logsumexp(-1)).mean()
+                if soft is None:
+                    loss = -(log_p.masked_fill(~pos[b], -1e9).logsumexp(-1)).mean()
+                else:
+                    loss = -(soft[b] * log_p.masked_fill(~pos[b], 0.0)).sum(-1).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

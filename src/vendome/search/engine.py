@@ -27,15 +27,17 @@ import numpy as np
 import pandas as pd
 
 from vendome.data.dataset import Dataset
+from vendome.features.runtime import torch_threads
 from vendome.search.composer import FiLMComposer, make_composer
 from vendome.search.constraints import AttributeGuard
 from vendome.search.index import VectorIndex, normalise
-from vendome.search.joint import MiniCLIP
+from vendome.search.joint import LocalCLIP, MiniCLIP
 from vendome.search.pairs import CHANGED, EVAL_TEMPLATES, TRAIN_TEMPLATES, Change, attribute_changes, phrase
 from vendome.search.query import Constraint, ParsedQuery, Vocabulary, parse
 
 FEATURES = ("composed", "words", "look", "soft", "personal")
 DEFAULT_WEIGHTS = {"composed": 1.0, "words": 0.0, "look": 0.0, "soft": 0.0, "personal": 0.0}
+LOOK_TAU = 0.1                # temperature of the look-weighted targets the composer trains on
 PERSONAL_WEIGHT = 0.05        # a client's affinity only breaks near-ties; it is not tuned (no labelled sessions)
 FACT_COLUMNS = ("title", "category", "subcategory", "brand", "collection", "material", "stone_type", "color",
                 "price", "stock_status")
@@ -45,9 +47,12 @@ class ComposedSearch:
     """The fitted pieces of composed search over one catalog (see the module docstring)."""
 
     def __init__(self, composer: str = "film", candidates: int = 400, index: str = "auto", val_share: float = 0.15,
-                 epochs: int = 40, tune: bool = True, seed: int = 0, progress: bool = True) -> None:
+                 epochs: int = 40, tune: bool = True, space: str = "mini-clip", seed: int = 0,
+                 progress: bool = True) -> None:
+        """space: "mini-clip" (the adapter learned on the catalog) or the folder of a local CLIP/SigLIP checkpoint,
+        whose own towers computed `data.item_features` (see `search_engine(ws, clip=...)`)."""
         self.composer, self.candidates, self.index, self.val_share = composer, candidates, index, val_share
-        self.epochs, self.tune, self.seed, self.progress = epochs, tune, seed, progress
+        self.epochs, self.tune, self.space, self.seed, self.progress = epochs, tune, space, seed, progress
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, data: Dataset, train_rows: np.ndarray | None = None, val_rows: np.ndarray | None = None
@@ -61,7 +66,8 @@ class ComposedSearch:
         t0 = time.perf_counter()
         products = data.products.reset_index(drop=True)
         image, text, image_missing, text_missing = _modalities(data)
-        self.space_ = MiniCLIP(progress=self.progress, seed=self.seed).fit(image, text, image_missing, text_missing)
+        space = MiniCLIP(progress=self.progress, seed=self.seed) if self.space == "mini-clip" else LocalCLIP(self.space)
+        self.space_ = space.fit(image, text, image_missing, text_missing)
         self.items_ = self.space_.item_vectors(image, text, image_missing, text_missing)
         self.look_dim_ = self.space_.look_basis_.shape[1]
         self._set_catalog(products)
@@ -71,7 +77,10 @@ class ComposedSearch:
         train_rows = np.asarray(train_rows)
         if val_rows is None:
             val_rows = np.setdiff1d(np.arange(len(products)), train_rows)
-        train = attribute_changes(products, rows=train_rows)
+        # Training: every change within the anchor's subcategory, its targets weighted by how close their look is
+        # to the anchor's (softmax at LOOK_TAU), so the composer learns "this attribute, and keep the look".
+        # Validation: changes within one collection, the catalog's own notion of one design language.
+        train = attribute_changes(products, rows=train_rows, group=("subcategory",))
         val = [c for c in attribute_changes(products) if c.anchor in set(val_rows.tolist())]
         val = [val[i] for i in np.sort(rng.choice(len(val), size=min(len(val), 1500), replace=False))] if val else []
         self.val_queries_ = [(c, phrase(c.attribute, c.value, rng, EVAL_TEMPLATES)) for c in val]
@@ -80,8 +89,10 @@ class ComposedSearch:
         if isinstance(composer, FiLMComposer) and train:
             texts = [phrase(c.attribute, c.value, rng, TRAIN_TEMPLATES) for c in train]
             words = self._words_of(texts)
+            look = normalise(self.space_.split(self.items_)[0])
+            weights = [np.exp((look[list(c.targets)] @ look[c.anchor] - 1.0) / LOOK_TAU) for c in train]
             composer.fit(self.items_, self.look_dim_, [c.anchor for c in train], words, [c.targets for c in train],
-                         validate=self._validator() if val else None)
+                         validate=self._validator() if val else None, target_weights=weights)
         self.composer_ = composer
         self.index_ = VectorIndex(self.index).fit(self.items_)
         self.weights_ = dict(DEFAULT_WEIGHTS)
@@ -186,6 +197,12 @@ class ComposedSearch:
         t0 = time.perf_counter()
         a = self.item_of(anchor) if anchor is not None else None
         parsed = parsed if parsed is not None else self.parse(text, anchor)
+        with torch_threads(1):     # one short query: a torch thread pool only spins against BLAS (8 ms -> 85 ms)
+            return self._search(parsed, a, anchor, customer, k, exclude, allowed, affinity, t0)
+
+    def _search(self, parsed: ParsedQuery, a: int | None, anchor: str | None, customer: str | None, k: int,
+                exclude: Collection[str], allowed: np.ndarray | None, affinity: np.ndarray | None,
+                t0: float) -> dict:
         if a is None and not parsed.delta.strip() and not parsed.constraints:
             raise ValueError("a search needs words to search for or an anchor product to start from")
         excluded = [self.item_of(p) for p in exclude if str(p) in self.row_of_]
@@ -280,6 +297,7 @@ class ComposedSearch:
         with open(tmp / "engine.pkl", "wb") as f:
             pickle.dump(state, f)
         meta = {"catalog": catalog_fingerprint(self.products_, self.items_.shape), "composer": self.composer_.name,
+                "space": self.space,
                 "weights": self.weights_, "fit_seconds": round(getattr(self, "fit_seconds_", 0.0), 1),
                 "index": self.index_.kind_, "n_items": int(len(self.ids_)),
                 "train_changes": getattr(self, "n_train_changes_", 0),
@@ -313,9 +331,11 @@ class ComposedSearch:
 
 
 def search_engine(ws, data: Dataset | None = None, refit: bool = False, progress: bool = True,
-                  **kwargs) -> ComposedSearch:
+                  clip: str | None = None, **kwargs) -> ComposedSearch:
     """The workspace's engine (`WS/search/`): loaded when it matches the catalog, else fitted (features computed or
-    read from the cache as needed) and saved."""
+    read from the cache as needed) and saved. `clip`: a local CLIP/SigLIP folder whose two towers embed the catalog
+    and the queries instead of MobileNetV2, MiniLM and the learned adapter."""
+    from vendome.features.embeddings import attach_features
     from vendome.pipeline import training_data
     from vendome.workspace import Workspace
 
@@ -326,9 +346,14 @@ def search_engine(ws, data: Dataset | None = None, refit: bool = False, progress
     folder = ws.root / "search"
     if not refit and (folder / "engine.pkl").exists():
         try:
-            return ComposedSearch.load(folder, data)
+            engine = ComposedSearch.load(folder, data)     # its item vectors are stored: any features will do here
+            if clip is None or engine.space == str(clip):
+                return engine
         except (ValueError, KeyError, OSError, pickle.UnpicklingError):
             pass                                     # another catalog (or an old format): fit again below
+    if clip is not None:
+        data = attach_features(data, ws, image_model=str(clip), text_model=str(clip), progress=progress)
+        kwargs["space"] = str(clip)
     engine = ComposedSearch(progress=progress, **kwargs).fit(data)
     engine.save(folder)
     return engine

@@ -1,9 +1,9 @@
 """Catalog pairs that differ in one known attribute, and the words a client would use to ask for the change.
 
-The composer learns "keep the piece, change this" from the catalog alone: two pieces of the same subcategory and
-the same collection (a proxy for the same design language) that differ in exactly one of material, stone or colour
-make an (anchor, change, targets) example. For a material or stone change the colour may follow (a rose-gold ring
-reads rose), so it is free; for a colour change the material and the stone must stay.
+The composer learns "keep the piece, change this" from the catalog alone: pieces of the anchor's group (its
+subcategory, or subcategory and collection) that differ from it in exactly one of material, stone or colour make an
+(anchor, change, targets) example. For a material or stone change the colour may follow (a rose-gold ring reads
+rose), so it is free; for a colour change the material and the stone must stay.
 
     examples = attribute_changes(products, rows=train_rows)             # [Change(anchor, attribute, value, targets)]
     text = phrase(change.attribute, change.value, rng, TRAIN_TEMPLATES)  # "in rose gold", "set with emeralds"

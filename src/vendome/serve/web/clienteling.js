@@ -1,9 +1,13 @@
 // The clienteling page: find a client, read her profile and journey, show her recommendations with their
-// reasons, and log what happens in the boutique ("shown to client", "client liked") as events.
+// reasons, log what happens in the boutique ("shown to client", "client liked") as events, and search from any
+// piece with words ("like this, but in rose gold, no diamonds"): a planner session keeps the piece, the earlier
+// refinements and the pieces she turned down, so "cheaper" or "not this one" refine the last answer.
 // Helpers (api, el, card, signIn) are in common.js.
 "use strict";
 
 let current = null;
+let anchor = null;      // the piece the composed search starts from
+let session = null;     // the planner session of the composed search in progress
 
 async function log(item, type, label) {
   try {
@@ -34,7 +38,57 @@ async function showRecs(id) {
     el("button", { type: "button", class: "secondary", onclick: () => log(item, "view", "Shown to client") },
        "Shown to client"),
     el("button", { type: "button", onclick: () => log(item, "add_to_wishlist", "Client liked") }, "Client liked"),
+    refineButton(item),
   ])));
+}
+
+// ------------------------------------------------------------------ composed search
+function refineButton(item) {
+  return el("button", { type: "button", class: "secondary refine", onclick: () => refineFrom(item) },
+            "Refine from this");
+}
+
+function refineFrom(item) {
+  anchor = item;
+  session = null;
+  $("anchor").replaceChildren(el("img", { src: item.image_url || "", alt: "" }),
+    el("span", {}, "Starting from ", el("strong", {}, item.title || item.product_id), ` (${money(item.price)})`));
+  $("ask").focus();
+  say(`Starting from ${item.title}. Say what she would change.`);
+}
+
+function resetCompose() {
+  anchor = null;
+  session = null;
+  $("anchor").replaceChildren(el("span", { class: "muted" }, "No piece chosen: the words alone search the catalog."));
+  for (const id of ["constraints", "found"]) $(id).replaceChildren();
+  $("answer").textContent = "";
+  $("ask").value = "";
+}
+
+function chip(c) {
+  const value = Array.isArray(c.value) ? c.value.join(", ") : typeof c.value === "number" ? money(c.value) : c.value;
+  const words = { in: "", not_in: "not ", lt: "under ", le: "at most ", gt: "over ", ge: "from ", between: "" };
+  return el("li", { class: c.hard ? "hard" : "soft", title: c.hard ? "never broken" : "a preference" },
+            `${c.attribute.replace("_type", "")}: ${words[c.op] ?? c.op + " "}${value}`);
+}
+
+async function compose(text, reject = []) {
+  try {
+    const body = { text, customer_id: current, k: 8, planner: true, reject,
+                   ...(session ? { session_id: session } : { anchor: anchor ? anchor.product_id : null }) };
+    const found = await api("/v1/search", { method: "POST", body: JSON.stringify(body) });
+    session = found.session_id;
+    $("constraints").replaceChildren(...found.constraints.map(chip));
+    $("answer").textContent = found.answer || "";
+    $("found").replaceChildren(...found.items.map((item) => card(item, [
+      el("button", { type: "button", onclick: () => log(item, "add_to_wishlist", "Client liked") }, "Client liked"),
+      el("button", { type: "button", class: "secondary", onclick: () => compose("", [item.product_id]) },
+         "Not this one"),
+      refineButton(item),
+    ])));
+    say(found.items.length ? `${found.items.length} pieces found.` : "Nothing meets every constraint.");
+  } catch (e) { say(e.message, true); }
 }
 
 async function showJourney(id) {
@@ -50,6 +104,7 @@ async function showJourney(id) {
 async function open(id) {
   try {
     current = id;
+    resetCompose();
     for (const b of document.querySelectorAll(".results button")) b.setAttribute("aria-current", b.dataset.id === id);
     profile(await api(`/v1/customers/${encodeURIComponent(id)}`));
     await Promise.all([showRecs(id), showJourney(id)]);
@@ -70,5 +125,7 @@ async function search(query) {
 
 signIn(() => search($("query").value));
 $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); search($("query").value); });
+$("compose-form").addEventListener("submit", (ev) => { ev.preventDefault(); compose($("ask").value); });
+$("compose-reset").addEventListener("click", resetCompose);
 const wanted = new URLSearchParams(location.search).get("customer");
 if (key()) { search(""); if (wanted) open(wanted); } else say("Sign in with the staff key to find a client.");

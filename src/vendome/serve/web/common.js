@@ -9,7 +9,8 @@ const BEHAVIOR = { view: "viewed", click: "clicked", add_to_cart: "added to cart
 const CODE_SIGNAL = { similar_look: "visual", similar_description: "textual", shared_attributes: "attributes",
   similar_content: "content", co_chosen: "behaviors", collaborative: "behaviors", bought_together: "behaviors",
   sequence: "her journey", expert_mix: "her journey", trending: "trending", segment_popular: "her segment",
-  bestseller: "best seller", not_personalised: "best seller", promotion: "featured" };
+  bestseller: "best seller", not_personalised: "best seller", promotion: "featured",
+  composed_search: "look and words" };
 const SHARE_SIGNAL = { visual: "visual", textual: "textual", synergy: "look and copy", id: "behaviors",
   collaborative: "behaviors", demographic: "her segment", attributes: "attributes", recent: "recent behaviors",
   popularity: "popularity", recent_popularity: "trending", engagement: "her engagement" };
