@@ -41,7 +41,11 @@ The server (a separate virtual environment under the git-ignored bench/out/llm/,
 then:
 
     .venv/bin/python bench/bench_planner.py --workspace bench/out/ws_demo \\
-        --base-url http://127.0.0.1:8765/v1 --model qwen2.5-coder-0.5b
+        --base-url http://127.0.0.1:8765/v1 --model qwen2.5-coder-0.5b            # --budget 8: the product default
+
+JSON is asked for without `response_format` (`--response-format none`, as `OpenAIChat(response_format=False)`):
+llama-cpp-python's server answers HTTP 500 to a `{"type": "json_schema"}` (OpenAIChat then retries without it and
+remembers), and its own `{"type": "json_object", "schema": ...}` decodes under a grammar about 9x slower.
 
 If the workspace's stored search engine cannot answer a query (fitted by an older version of the code), it is refitted
 (one to six minutes on 2 cores) and kept in bench/out/planner_engine/ for the next runs; the workspace is never
@@ -84,9 +88,10 @@ class TimedChat(OpenAIChat):
     `response_format` picks how JSON is asked for: "product" sends what OpenAIChat sends (`{"type": "json_schema",
     ...}`, which llama-cpp-python's server rejects with HTTP 500, so every call fails); "json_object" sends
     llama-cpp-python's dialect (`{"type": "json_object", "schema": ...}`, decoded under a grammar from the schema);
-    "none" sends no response_format (free text, the JSON extracted by `chat_json`)."""
+    "none" sends no response_format (free text, the JSON extracted by `chat_json`). On 2 cores one planner step
+    under llama-cpp-python's grammar took 99 s against 11 s without: "none" is the default."""
 
-    def __init__(self, *args, response_format: str = "json_object", **kwargs) -> None:
+    def __init__(self, *args, response_format: str = "none", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.calls: list[dict] = []
         self.dialect = response_format
@@ -233,7 +238,9 @@ def run_path(path: str, searcher: Searcher, req: dict, state: dict, k: int) -> d
                    llm_errors=[c["error"] for c in calls if "error" in c],
                    prompt_tokens=sum(c.get("prompt_tokens") or 0 for c in calls),
                    completion_tokens=sum(c.get("completion_tokens") or 0 for c in calls),
+                   call_seconds=[round(c["seconds"], 3) for c in calls],
                    via_llm=out.get("planner") != "deterministic",
+                   model_answered=any(s.get("action") == "answer" and s.get("observation") == "stop" for s in trace),
                    invalid_steps=sum(1 for s in trace if str(s.get("observation", "")).startswith("Invalid")),
                    llm_trace=[{k: s.get(k) for k in ("action", "args", "thought")} for s in trace
                               if s.get("action") not in ("parse", "critic")][:12])
@@ -254,7 +261,11 @@ def summarise(rows: list[dict]) -> dict:
         if not mine:
             continue
         secs = [r["seconds"] for r in mine]
+        det = {(r["conversation"], r["turn"]): set(r["results"]) for r in rows if r["path"] == "deterministic"}
+        overlap = [len(set(r["results"]) & det[key]) / max(len(det[key]), 1) for r in mine
+                   if (key := (r["conversation"], r["turn"])) in det]
         s = {"n": len(mine), "p50_s": pct(secs, 50), "p90_s": pct(secs, 90), "max_s": max(secs),
+             "overlap_with_deterministic": float(np.mean(overlap)) if overlap else float("nan"),
              "mean_s": float(np.mean(secs)), "constraints_ok": sum(r["all_satisfied"] for r in mine),
              "mean_results": float(np.mean([r["n_results"] for r in mine]))}
         if path == "llm":
@@ -265,7 +276,11 @@ def summarise(rows: list[dict]) -> dict:
                      llm_seconds_share=sum(r["llm_seconds"] for r in mine) / max(sum(secs), 1e-9),
                      completion_tokens_mean=float(np.mean([r["completion_tokens"] for r in mine])),
                      prompt_tokens_mean=float(np.mean([r["prompt_tokens"] for r in mine])),
+                     call_s_p50=pct([c for r in mine for c in r["call_seconds"]], 50),
+                     call_s_p90=pct([c for r in mine for c in r["call_seconds"]], 90),
                      via_llm=len(via), fallback_share=1 - len(via) / len(mine),
+                     model_answered=sum(r["model_answered"] for r in mine),
+                     fallback_reasons=sorted({r["fallback"].split(";")[0][:120] for r in mine if not r["via_llm"]}),
                      p50_s_via_llm=pct([r["seconds"] for r in via], 50),
                      invalid_steps=sum(r["invalid_steps"] for r in mine))
         out[path] = s
@@ -279,7 +294,7 @@ def summarise(rows: list[dict]) -> dict:
 
 def print_table(summary: dict) -> None:
     print(f"\n{'path':<14}{'n':>4}{'p50 s':>10}{'p90 s':>10}{'max s':>10}{'LLM calls/req':>15}{'fallback':>10}"
-          f"{'constraints ok':>16}")
+          f"{'constraints ok':>16}{'same as det.':>14}")
     for path in PATHS:
         s = summary.get(path)
         if s is None:
@@ -287,7 +302,7 @@ def print_table(summary: dict) -> None:
         calls = f"{s['llm_calls_mean']:.2f}" if "llm_calls_mean" in s else "-"
         fallback = f"{s['fallback_share']:.0%}" if "fallback_share" in s else "-"
         print(f"{path:<14}{s['n']:>4}{s['p50_s']:>10.3f}{s['p90_s']:>10.3f}{s['max_s']:>10.3f}{calls:>15}"
-              f"{fallback:>10}{s['constraints_ok']:>11}/{s['n']:<4}")
+              f"{fallback:>10}{s['constraints_ok']:>11}/{s['n']:<4}{s['overlap_with_deterministic']:>14.0%}")
     if "ratio_llm_over_fast" in summary:
         r = summary["ratio_llm_over_fast"]
         print(f"\nplanner with LLM / fast path: {r['p50']:.0f}x at p50, {r['mean']:.0f}x on the mean")
@@ -295,7 +310,13 @@ def print_table(summary: dict) -> None:
         s = summary["llm"]
         print(f"LLM seconds per request {s['llm_seconds_mean']:.2f} ({s['llm_seconds_share']:.0%} of the planner's "
               f"time); tokens per request: {s['prompt_tokens_mean']:.0f} prompt, {s['completion_tokens_mean']:.0f} "
-              f"completion; invalid steps {s['invalid_steps']}")
+              f"completion; one call {s['call_s_p50']:.2f}s at p50, {s['call_s_p90']:.2f}s at p90; invalid steps "
+              f"{s['invalid_steps']}")
+        print(f"turns answered through the LLM {s['via_llm']}/{s['n']}, of which the model itself chose to answer in "
+              f"{s['model_answered']} (the others spent the step budget); results shared with the deterministic "
+              f"planner {s['overlap_with_deterministic']:.0%}")
+        for why in s["fallback_reasons"]:
+            print(f"fallback: {why}")
 
 
 def server_info(base_url: str, model: str) -> dict:
@@ -318,8 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--budget", type=float, default=60.0, help="the planner's time budget per turn, seconds")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--response-format", choices=("json_object", "product", "none"), default="json_object",
-                    help="how JSON is asked of the server (see TimedChat); llama-cpp-python needs json_object")
+    ap.add_argument("--response-format", choices=("none", "json_object", "product"), default="none",
+                    help="how JSON is asked of the server (see TimedChat)")
     ap.add_argument("--out", default=str(HERE / "out" / "planner.json"))
     ap.add_argument("--engine-cache", default=str(HERE / "out" / "planner_engine"),
                     help="where a refitted engine is kept when the workspace's cannot answer")

@@ -4,68 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from llm_server import ScriptedServer
 from vendome.features.llm import ChatResult, LLMError, OpenAIChat, extract_json_object, llm_from_env
-
-
-class ScriptedServer:
-    """POST /v1/chat/completions answers with the next scripted reply: a str (the assistant's content), or a dict
-    with "content", "status" (default 200), "body" (raw body instead of an OpenAI reply), "sleep" (seconds first),
-    or a callable(request) returning one of those. Requests (json + headers) are kept in `requests`."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                server.requests.append({"path": self.path, "json": body, "headers": dict(self.headers)})
-                step = server.script.pop(0) if server.script else {"status": 500, "body": "script exhausted"}
-                if callable(step):
-                    step = step(body)
-                if isinstance(step, str):
-                    step = {"content": step}
-                time.sleep(step.get("sleep", 0))
-                if self.path != "/v1/chat/completions":
-                    step = {"status": 404, "body": "not found"}
-                raw = step.get("body")
-                if raw is None:
-                    raw = json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"),
-                                      "choices": [{"index": 0, "finish_reason": "stop",
-                                                   "message": {"role": "assistant", "content": step["content"]}}],
-                                      "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
-                data = raw.encode()
-                try:
-                    self.send_response(step.get("status", 200))
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (timeout) before the reply
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_port}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def free_port() -> int:
@@ -147,6 +91,20 @@ def test_http_400_on_response_format_falls_back_to_a_plain_request_and_remembers
         assert llm.chat_json([{"role": "user", "content": "go"}], schema=ACTION) == {"action": "answer"}
         assert llm.chat_json([{"role": "user", "content": "again"}], schema=ACTION) == {"action": "answer"}
     assert ["response_format" in r["json"] for r in server.requests] == [True, False, False]
+
+
+def test_a_server_error_naming_response_format_also_falls_back(tmp_path):
+    """llama-cpp-python's server answers 500 to a json_schema response_format."""
+    def crash_on_schema(body):
+        return {"status": 500, "body": '{"error": "Unsupported response_format type json_schema"}'} \
+            if "response_format" in body else '{"action": "search"}'
+
+    with ScriptedServer([crash_on_schema] * 2) as server, OpenAIChat(server.base_url, "m") as llm:
+        assert llm.chat_json([{"role": "user", "content": "go"}], schema=ACTION) == {"action": "search"}
+    assert ["response_format" in r["json"] for r in server.requests] == [True, False]
+    with ScriptedServer(['{"action": "x"}']) as server, OpenAIChat(server.base_url, "m", response_format=False) as llm:
+        llm.chat_json([{"role": "user", "content": "go"}], schema=ACTION)
+    assert "response_format" not in server.requests[0]["json"]
 
 
 def test_http_5xx_reports_status_and_body_excerpt():

@@ -170,3 +170,12 @@ def test_hard_constraints_hold_on_every_result_of_many_random_queries(engine):
                 assert satisfies(record, c), (wording, c, record)
                 checked += 1
     assert checked > 1000
+
+
+def test_a_saved_engine_of_another_format_is_refused(ws, data, engine, tmp_path):
+    folder = tmp_path / "old"
+    engine.save(folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "format": 1}))
+    with pytest.raises(ValueError, match="format 1"):
+        ComposedSearch.load(folder, data)

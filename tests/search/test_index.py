@@ -83,3 +83,22 @@ def test_a_saved_index_answers_as_the_original(tmp_path):
     np.testing.assert_array_equal(index.search(x[:10], 10)[1], again.search(x[:10], 10)[1])
     with pytest.raises(ValueError, match="catalog has"):
         VectorIndex.load(tmp_path / "index.faiss", x[:10])
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_items_that_share_a_vector_are_indexed_once_and_all_returned(kind):
+    """Size variants: every design sold as several SKUs with the design's vector."""
+    designs = clustered(400, seed=3)
+    copies = np.repeat(np.arange(len(designs)), 5)                    # 2,000 SKUs, 400 distinct vectors
+    x = designs[copies]
+    index = VectorIndex(kind=kind, exact_below=0 if kind == "hnsw" else 20_000, scan_below=10).fit(x)
+    assert index.index_.ntotal == 400 and index.n_items == 2000
+    scores, ids = index.search(designs[:3], 12)
+    for row, q in zip(ids, designs[:3], strict=True):
+        best = exact_top(designs, q[None], 3)[0]
+        assert set(copies[row]) == set(best)                           # 3 designs x 4 SKUs each, then the 4th...
+        assert sorted(row[:5]) == list(np.flatnonzero(copies == best[0]))   # ...best design's SKUs first
+    allowed = np.ones(len(x), bool)
+    allowed[np.flatnonzero(copies == exact_top(designs, designs[:1], 1)[0, 0])[:4]] = False   # 4 of 5 SKUs sold out
+    _, ids = index.search(designs[:1], 6, allowed=allowed)
+    assert allowed[ids[ids >= 0]].all() and len(set(copies[ids[0]])) == 2

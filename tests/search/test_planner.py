@@ -7,12 +7,12 @@ import json
 import threading
 import time
 from collections.abc import Collection
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from llm_server import ScriptedServer
 from vendome.features.llm import OpenAIChat
 from vendome.search.constraints import AttributeGuard, Constraint
 from vendome.search.planner import Planner, SearchEngine, SessionMemory, merge_constraints
@@ -280,46 +280,29 @@ def test_concurrent_rejections_are_all_kept():
 
 
 # ------------------------------------------------------------------------------------------ the LLM planner
-class ScriptedLLM:
-    """POST /v1/chat/completions answers with the next scripted step (a dict, sent as JSON text; a str, sent as
-    is; or {"sleep": s, ...}). The request bodies are kept."""
+class ScriptedLLM(ScriptedServer):
+    """The scripted chat server (tests/llm_server.py) speaking the planner's protocol: a dict step is sent as JSON
+    text (its "sleep" and "status" keys act on the reply), a str step as is. `llm` is the real client."""
 
     def __init__(self, script):
-        self.script, self.requests = list(script), []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.requests.append(body)
-                step = owner.script.pop(0) if owner.script else {"status": 500}
-                status = step.pop("status", 200) if isinstance(step, dict) else 200
-                time.sleep(step.pop("sleep", 0) if isinstance(step, dict) else 0)
-                content = step if isinstance(step, str) else json.dumps(step)
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-        self.llm = OpenAIChat(f"http://127.0.0.1:{self.httpd.server_port}/v1", "tiny")
+        super().__init__([_reply(step) for step in script])
+        self.thread.start()
+        self.llm = OpenAIChat(self.base_url, "tiny")
 
     def observations(self) -> list[str]:
-        return [r["messages"][-1]["content"].split("Last observation: ", 1)[-1] for r in self.requests]
+        return [r["json"]["messages"][-1]["content"].split("Last observation: ", 1)[-1] for r in self.requests]
 
     def close(self):
         self.llm.close()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.__exit__(None, None, None)
+
+
+def _reply(step) -> dict:
+    if isinstance(step, str):
+        return {"content": step}
+    step = dict(step)
+    control = {k: step.pop(k) for k in ("sleep", "status") if k in step}
+    return {"content": json.dumps(step), **control}
 
 
 @pytest.fixture
@@ -353,7 +336,7 @@ def test_llm_plan_searches_filters_and_answers_with_a_full_trace(engine, scripte
     assert len(server.requests) == 3
     assert "Critic: all" in server.observations()[1] and "title=" in server.observations()[1]
     assert "Added the hard constraint price up to 2,500" in server.observations()[2]
-    prompt = server.requests[0]["messages"][1]["content"]
+    prompt = server.requests[0]["json"]["messages"][1]["content"]
     assert "stone: not diamond" in prompt and "Request: like this, but in rose gold, no diamonds" in prompt
 
 
@@ -391,7 +374,7 @@ def test_a_malformed_llm_reply_is_retried(engine, scripted):
     out = Planner(engine, llm=server.llm).run("in rose gold", anchor="R1")
     assert out["planner"] == "llm:tiny" and actions(out) == ["parse", "search", "answer"]
     assert len(server.requests) == 3
-    assert "could not be used" in server.requests[1]["messages"][-1]["content"]
+    assert "could not be used" in server.requests[1]["json"]["messages"][-1]["content"]
 
 
 def test_invalid_actions_and_arguments_are_observed_not_raised(engine, scripted):
@@ -458,7 +441,7 @@ def test_llm_follow_up_turn_keeps_the_session_and_searches_before_an_early_answe
     assert actions(again) == ["parse", "answer", "search"]
     assert ids(again) and ids(first)[0] not in ids(again)
     assert all(p < 3000 for p in facts(again, "price")) and "diamond" not in facts(again, "stone_type")
-    assert "Turned down: " + ids(first)[0] in server.requests[2]["messages"][1]["content"]
+    assert "Turned down: " + ids(first)[0] in server.requests[2]["json"]["messages"][1]["content"]
 
 
 def test_the_step_budget_ends_the_loop_with_the_last_search(engine, scripted):

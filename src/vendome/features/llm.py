@@ -134,12 +134,15 @@ class LLMBackend(ABC):
 class OpenAIChat(LLMBackend):
     """Any OpenAI-compatible chat server. `base_url` ends with /v1 (http://127.0.0.1:8000/v1 for vLLM,
     http://127.0.0.1:11434/v1 for Ollama); one httpx client per instance keeps the connection alive between the
-    planner's steps. If the server rejects `response_format` (HTTP 400) the request is sent again without it, and
-    that is remembered for the instance."""
+    planner's steps. If the server refuses `response_format` (HTTP 400 or 422, or an error that names it:
+    llama-cpp-python's server answers 500 to a `json_schema`) the request is sent again without it, and that is
+    remembered for the instance; `response_format=False` never sends it (grammar-constrained decoding can be
+    several times slower on a CPU server)."""
 
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 30.0):
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 30.0,
+                 response_format: bool = True):
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
         self.model = model
@@ -148,7 +151,7 @@ class OpenAIChat(LLMBackend):
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(headers=headers, timeout=timeout)
-        self.response_format_ok = True
+        self.response_format_ok = response_format
 
     def __repr__(self) -> str:
         return f"OpenAIChat({self.base_url!r}, model={self.model!r})"
@@ -186,7 +189,7 @@ class OpenAIChat(LLMBackend):
             payload["response_format"] = self._response_format(json_schema)
         start = time.monotonic()
         response = self._post(payload, timeout)
-        if response.status_code == 400 and "response_format" in payload:
+        if "response_format" in payload and _refuses_response_format(response):
             self.response_format_ok = False
             payload.pop("response_format")
             response = self._post(payload, max(0.1, timeout - (time.monotonic() - start)))
@@ -216,3 +219,10 @@ def llm_from_env(env: Mapping[str, str] | None = None) -> LLMBackend | None:
         raise LLMError(f"VENDOME_LLM_BASE_URL is set ({base_url}) but VENDOME_LLM_MODEL is not: name the model")
     api_key = (env.get("VENDOME_LLM_API_KEY") or env.get("OPENAI_API_KEY") or "").strip() or None
     return OpenAIChat(base_url, model, api_key=api_key)
+
+
+def _refuses_response_format(response: httpx.Response) -> bool:
+    """Whether an error reply means "I do not take this response_format" rather than a failure of the server."""
+    if response.status_code in (400, 422):
+        return True
+    return response.status_code >= 500 and any(w in response.text for w in ("response_format", "json_schema"))

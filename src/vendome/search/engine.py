@@ -35,6 +35,7 @@ from vendome.search.joint import LocalCLIP, MiniCLIP
 from vendome.search.pairs import CHANGED, EVAL_TEMPLATES, TRAIN_TEMPLATES, Change, attribute_changes, phrase
 from vendome.search.query import Constraint, ParsedQuery, Vocabulary, parse
 
+FORMAT = 2                    # of the saved engine: a saved engine of another format is fitted again
 FEATURES = ("composed", "words", "look", "soft", "personal")
 DEFAULT_WEIGHTS = {"composed": 1.0, "words": 0.0, "look": 0.0, "soft": 0.0, "personal": 0.0}
 LOOK_TAU = 0.1                # temperature of the look-weighted targets the composer trains on
@@ -144,24 +145,30 @@ class ComposedSearch:
     def tune_weights(self, changes: list[Change], texts: list[str], trials: int = 300) -> dict[str, float]:
         """Re-ranking weights that maximise recall@10 on held-out catalog changes (random search around the
         composed-only blend, which is always among the trials, so tuning cannot end below it)."""
-        feats, cands = [], []
-        for change, text in zip(changes, texts, strict=True):
-            anchor = self.ids_[change.anchor]
-            parsed = self.parse(text, anchor)
-            f, ids = self._candidates(parsed, change.anchor, None, (), None, None)
-            feats.append(f)
-            cands.append(ids)
+        parsed = [self.parse(text, self.ids_[c.anchor]) for c, text in zip(changes, texts, strict=True)]
+        self._words_of([p.delta.strip() for p in parsed if p.delta.strip()])     # one batch through the encoder
+        feats = np.zeros((len(changes), self.candidates, len(FEATURES)), np.float32)
+        cands = np.full((len(changes), self.candidates), -1, np.int64)
+        for e, (change, p) in enumerate(zip(changes, parsed, strict=True)):
+            f, ids = self._candidates(p, change.anchor, None, (), None, None)
+            feats[e, : len(ids)], cands[e, : len(ids)] = f, ids
+        empty = cands < 0
+        targets = np.zeros((len(changes), self.candidates), bool)
+        for e, change in enumerate(changes):
+            targets[e] = np.isin(cands[e], change.targets) & ~empty[e]
+        n_targets = np.array([len(c.targets) for c in changes], np.float64)
         rng = np.random.default_rng(self.seed)
         best_w, best = dict(DEFAULT_WEIGHTS), -1.0
         for trial in range(trials):
             w = dict(DEFAULT_WEIGHTS) if trial == 0 else {
                 "composed": 1.0, "words": float(rng.uniform(0, 1)), "look": float(rng.uniform(0, 1)),
                 "soft": float(rng.choice([0.0, rng.uniform(0, 0.5)])), "personal": 0.0}
-            vec = np.array([w[f] for f in FEATURES], np.float32)
-            tops = [ids[np.argsort(-(f @ vec), kind="stable")[:10]] for f, ids in zip(feats, cands, strict=True)]
-            score = _recall_lists(tops, changes)
-            if score > best + 1e-9:
-                best, best_w = score, w
+            score = feats @ np.array([w[f] for f in FEATURES], np.float32)
+            score[empty] = -np.inf
+            top = np.argpartition(-score, min(10, self.candidates) - 1, axis=1)[:, :10]
+            recall = float(np.mean(np.take_along_axis(targets, top, axis=1).sum(1) / n_targets))
+            if recall > best + 1e-9:
+                best, best_w = recall, w
         best_w["personal"] = PERSONAL_WEIGHT
         self.tuned_recall_ = best
         return best_w
@@ -296,7 +303,8 @@ class ComposedSearch:
                                                                       "guard_", "row_of_", "records_")}
         with open(tmp / "engine.pkl", "wb") as f:
             pickle.dump(state, f)
-        meta = {"catalog": catalog_fingerprint(self.products_, self.items_.shape), "composer": self.composer_.name,
+        meta = {"format": FORMAT, "catalog": catalog_fingerprint(self.products_, self.items_.shape),
+                "composer": self.composer_.name,
                 "space": self.space,
                 "weights": self.weights_, "fit_seconds": round(getattr(self, "fit_seconds_", 0.0), 1),
                 "index": self.index_.kind_, "n_items": int(len(self.ids_)),
@@ -317,13 +325,16 @@ class ComposedSearch:
     @classmethod
     def load(cls, folder: str | Path, data: Dataset) -> ComposedSearch:
         folder = Path(folder)
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"the search engine in {folder} has format {meta.get('format')}, this code reads "
+                             f"{FORMAT}; fit it again")
         with open(folder / "engine.pkl", "rb") as f:
             state = pickle.load(f)
         self = cls.__new__(cls)
         self.__dict__.update(state)
         products = data.products.reset_index(drop=True)
-        fitted_on = json.loads((folder / "meta.json").read_text())["catalog"]
-        if catalog_fingerprint(products, self.items_.shape) != fitted_on:
+        if catalog_fingerprint(products, self.items_.shape) != meta["catalog"]:
             raise ValueError(f"the search engine in {folder} was fitted on another catalog; fit it again")
         self._set_catalog(products)
         self.index_ = VectorIndex.load(folder / "index.faiss", self.items_)
