@@ -215,7 +215,7 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xticks(x, names, rotation=15)
     ax.set_ylim(0, 1)
     ax.set_title("Composed retrieval on the demo boutique (held-out anchors)")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -24,3 +24,18 @@ def trained_service(src: Path, dst: Path, model: str = "itemknn", versions: int 
     for _ in range(versions):
         train(ws, model, data=data)
     return ws, Recommendations(ws, model, data=data)
+
+
+# An A/B test of the home page between the two cheapest models (pop as control, itemknn): the API and browser tests
+# that need a running experiment write it to the workspace's experiments.yaml.
+KNN_VS_POP = """\
+version: 1
+experiments:
+  - name: home-knn-vs-pop
+    placements: [home]
+    arms:
+      - {name: control, model: pop, weight: 1}
+      - {name: knn, model: itemknn, weight: 1}
+    start: 2020-01-01
+    status: running
+"""

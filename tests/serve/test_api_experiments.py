@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from serve.copies import copy_boutique
+from serve.copies import KNN_VS_POP, copy_boutique
 from vendome.data import store
 from vendome.pipeline import train, training_data
 from vendome.serve.app import create_app
@@ -14,17 +14,7 @@ from vendome.serve.experiments import assign, experiments_path
 from vendome.serve.service import Recommendations
 
 KEY = "ab-key"
-EXPERIMENTS = """\
-version: 1
-experiments:
-  - name: home-knn-vs-pop
-    placements: [home]
-    arms:
-      - {name: control, model: pop, weight: 1}
-      - {name: knn, model: itemknn, weight: 1}
-    start: 2020-01-01
-    status: running
-"""
+EXPERIMENTS = KNN_VS_POP
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from serve.copies import trained_service
+from serve.copies import KNN_VS_POP, trained_service
 from vendome.artifacts import active_version, versions
 from vendome.data import store
 from vendome.pipeline import evaluate_workspace
@@ -254,17 +254,6 @@ def test_the_models_page_shows_versions_offline_metrics_and_rolls_back(site, bro
     page.close()
 
 
-EXPERIMENT = """\
-version: 1
-experiments:
-  - name: home-knn-vs-pop
-    placements: [home]
-    arms:
-      - {name: control, model: pop, weight: 1}
-      - {name: knn, model: itemknn, weight: 1}
-    start: 2020-01-01
-    status: running
-"""
 
 
 def test_the_models_page_reports_a_running_experiment_with_its_intervals(site, browser, artifacts):
@@ -275,7 +264,7 @@ def test_the_models_page_reports_a_running_experiment_with_its_intervals(site, b
     base, svc = site
     train(svc.ws, "pop", data=svc.data)
     path = experiments_path(svc.ws)
-    path.write_text(EXPERIMENT)
+    path.write_text(KNN_VS_POP)
     svc.reload_experiments()
     page, outside = signed_in(browser, base)
     headers = {"X-API-Key": KEY}
