@@ -179,8 +179,8 @@ def test_the_page_is_usable_from_the_keyboard(site, browser):
     page.keyboard.type(client)
     page.keyboard.press("Enter")
     # the sign-in lists every client first: wait for the list of this search, or Tab lands on a button it replaces
-    page.wait_for_function(f"() => [...document.querySelectorAll('#results button')]"
-                           f".every(b => b.dataset.id.includes('{client}'))")
+    page.wait_for_function(f"() => (b => b.length > 0 && b.every(x => x.dataset.id.includes('{client}')))"
+                           f"([...document.querySelectorAll('#results button')])")
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent").strip()
     page.keyboard.press("Tab")

@@ -73,11 +73,14 @@ function chip(c) {
             `${c.attribute.replace("_type", "")}: ${words[c.op] ?? c.op + " "}${value}`);
 }
 
+let composing = 0;       // likewise for composed searches: only the newest answer is shown
 async function compose(text, reject = []) {
+  const mine = ++composing;
   try {
     const body = { text, customer_id: current, k: 8, planner: true, reject,
                    ...(session ? { session_id: session } : { anchor: anchor ? anchor.product_id : null }) };
     const found = await api("/v1/search", { method: "POST", body: JSON.stringify(body) });
+    if (mine !== composing) return;
     session = found.session_id;
     $("constraints").replaceChildren(...found.constraints.map(chip));
     $("answer").textContent = found.answer || "";
@@ -114,9 +117,12 @@ async function open(id) {
   } catch (e) { say(e.message, true); }
 }
 
+let searches = 0;        // a slower, older search must not overwrite the answer to the newest one
 async function search(query) {
+  const mine = ++searches;
   try {
     const found = await api(`/v1/customers?q=${encodeURIComponent(query)}&limit=12`);
+    if (mine !== searches) return;
     $("results").replaceChildren(...found.map((c) => el("li", {}, el("button", { type: "button", "data-id": c.customer_id,
       onclick: () => open(c.customer_id) }, `${c.customer_id} · ${c.segment || ""} · ${c.city || ""}`))));
     say(found.length ? `${found.length} clients found.` : "No client matches.");
