@@ -86,3 +86,14 @@ def test_bad_requests_get_a_clear_4xx(shop, body, status):
     r = client.post("/v1/search", json=body)
     assert r.status_code == status
     assert r.json()["detail"]
+
+
+def test_the_warmer_loads_a_saved_engine_and_its_text_encoder_before_the_first_search(shop):
+    from vendome.serve.warm import Warmer
+
+    ws, svc, _ = shop
+    svc.searcher()                                        # fitted and saved to WS/search/ (if no test did it yet)
+    assert (ws.root / "search" / "engine.pkl").exists()
+    svc._searcher = None
+    Warmer(svc)._warm_search()
+    assert svc._searcher is not None and svc._searcher.engine.space_._encoder is not None

@@ -75,7 +75,18 @@ class Warmer:
         return {"running": self.running, "rounds": self.rounds, "computed": self.computed,
                 "last_seconds": self.last_seconds}
 
+    def _warm_search(self) -> None:
+        """Load the workspace's saved composed-search engine and its text encoder, so the first search of the day
+        does not pay for them (about 3 s). An engine not fitted yet stays lazy: fitting is not a warm-up's job."""
+        if not (self.svc.ws.root / "search" / "engine.pkl").exists():
+            return
+        try:
+            self.svc.searcher().engine.search("warm up", k=1)
+        except Exception:                         # search must never take serving down with it
+            log.exception("warmer: the composed-search engine could not be loaded")
+
     def _loop(self) -> None:
+        self._warm_search()
         while not self._stop.is_set():
             # the next expiry of the entries (a launch, midnight with seasons, the cache's TTL) wakes it too
             woke = self._wake.wait(timeout=max(1.0, min(self.svc.cache.ttl, self.svc._expiry())))
