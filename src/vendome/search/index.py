@@ -36,7 +36,7 @@ class VectorIndex:
     """
 
     def __init__(self, kind: str = "auto", exact_below: int = EXACT_BELOW, scan_below: int = SCAN_BELOW,
-                 hnsw_m: int = 32, ef_construction: int = 64, ef_search: int = 128, nlist: int | None = None,
+                 hnsw_m: int = 32, ef_construction: int = 128, ef_search: int = 512, nlist: int | None = None,
                  nprobe: int = 24) -> None:
         if kind not in ("auto", "flat", "hnsw", "ivf"):
             raise ValueError(f"index kind {kind!r}: expected auto, flat, hnsw or ivf")
