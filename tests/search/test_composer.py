@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vendome.search.composer import FiLMComposer, ImageOnly, Sum, TextOnly, make_composer
 from vendome.search.index import normalise
@@ -78,3 +79,12 @@ def test_without_an_anchor_the_words_are_the_query():
     film = make_composer("film", progress=False)
     film._build(items.shape[1], LOOK)
     np.testing.assert_allclose(film.compose(None, texts[:2]), normalise(texts[:2]), atol=1e-6)
+
+
+def test_the_composer_interface_cannot_be_used_without_an_implementation():
+    from vendome.search.composer import Composer
+    from vendome.search.joint import JointSpace
+
+    for abstract in (Composer, JointSpace):
+        with pytest.raises(TypeError, match="abstract"):
+            abstract()

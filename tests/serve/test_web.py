@@ -82,6 +82,14 @@ def signed_in(browser, base: str):
     return page, outside
 
 
+def client_page(browser, base: str, client: str):
+    """The clienteling page of one client, signed in, once her recommendations are on it: (page, outside)."""
+    page, outside = signed_in(browser, base)
+    page.goto(f"{base}/app/clienteling.html?customer={client}")
+    page.locator("#recs .card").first.wait_for()
+    return page, outside
+
+
 def cards(page) -> list[tuple[str, str]]:
     return [(c.get_attribute("data-product"), c.locator(".reason").inner_text())
             for c in page.locator("#recs .card").all()]
@@ -117,9 +125,7 @@ def test_a_sales_associate_finds_a_client_and_reads_her_journey_and_recommendati
 def test_logging_client_liked_changes_her_next_recommendations(site, browser, artifacts):
     base, svc = site
     client = svc._clients_by_recency()[2]
-    page, _ = signed_in(browser, base)
-    page.goto(f"{base}/app/clienteling.html?customer={client}")
-    page.locator("#recs .card").first.wait_for()
+    page, _ = client_page(browser, base, client)
     before = cards(page)
     liked = before[0][0]
     page.locator("#recs .card").first.get_by_role("button", name="Client liked").click()
@@ -137,9 +143,7 @@ def test_logging_client_liked_changes_her_next_recommendations(site, browser, ar
 def test_a_composed_search_refines_from_a_card_and_forgets_a_rejected_piece(site, browser, artifacts):
     base, svc = site
     client = svc._clients_by_recency()[0]
-    page, outside = signed_in(browser, base)
-    page.goto(f"{base}/app/clienteling.html?customer={client}")
-    page.locator("#recs .card").first.wait_for()
+    page, outside = client_page(browser, base, client)
     anchor = page.locator("#recs .card").first.get_attribute("data-product")
     page.locator("#recs .card").first.get_by_role("button", name="Refine from this").click()
     assert page.evaluate("() => document.activeElement.id") == "ask"             # ready for her words

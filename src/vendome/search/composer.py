@@ -15,6 +15,7 @@ target of a change as a positive (InfoNCE with several positives, temperature `t
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -26,13 +27,15 @@ from tqdm.auto import tqdm
 from vendome.search.index import normalise
 
 
-class Composer:
-    """Anchor vectors (n, D) or None, word vectors (n, D) with a zero look part -> query vectors (n, D)."""
+class Composer(ABC):
+    """Anchor vectors (n, D) or None, word vectors (n, D) with a zero look part -> query vectors (n, D). Abstract:
+    the four composers below are the implementations."""
 
     name = "composer"
 
+    @abstractmethod
     def compose(self, anchor: np.ndarray | None, text: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Unit-length query vectors, one per row."""
 
 
 class ImageOnly(Composer):

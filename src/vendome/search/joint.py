@@ -19,6 +19,7 @@ Both parts are unit length and weighted, so `[look ; words]` has unit length and
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,20 +34,22 @@ from vendome.search.index import normalise
 LOOK_WEIGHT = 0.5     # share of the look in an item vector's squared norm (the words get the rest)
 
 
-class JointSpace:
-    """What the composer and the index need from a picture-and-words space."""
+class JointSpace(ABC):
+    """What the composer and the index need from a picture-and-words space. Abstract: `MiniCLIP` and `LocalCLIP` say
+    how pictures reach the text space; the item and query vectors below are shared."""
 
     look_dim: int = 128
     look_weight: float = LOOK_WEIGHT
     text_model: str | TextEncoder = "minilm"
 
+    @abstractmethod
     def fit(self, image: np.ndarray, text: np.ndarray, image_missing: np.ndarray | None = None,
             text_missing: np.ndarray | None = None) -> JointSpace:
-        raise NotImplementedError
+        """Learn (or check) the bridge from pictures to words, and the look basis (`fit_look`)."""
 
+    @abstractmethod
     def image_to_text(self, image: np.ndarray) -> np.ndarray:
         """Image features in the text space (unit rows)."""
-        raise NotImplementedError
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -505,20 +505,10 @@ class _Parser:
 
     # ------------------------------------------------------------------------------------------ recording
     def _negate(self, m: _Mention, source: str) -> None:
-        bucket = self.negated.setdefault(m.attribute, {})
-        for v in m.values:
-            bucket.setdefault(text(v), v)
-        sources = self.negated_sources.setdefault(m.attribute, [])
-        if source not in sources:
-            sources.append(source)
+        _note_mention(self.negated, self.negated_sources, m, source)
 
     def _want(self, m: _Mention, source: str) -> None:
-        bucket = self.wanted.setdefault(m.attribute, {})
-        for v in m.values:
-            bucket.setdefault(text(v), v)
-        sources = self.wanted_sources.setdefault(m.attribute, [])
-        if source not in sources:
-            sources.append(source)
+        _note_mention(self.wanted, self.wanted_sources, m, source)
 
     # ------------------------------------------------------------------------------------------ steps
     def _amount(self, i: int) -> tuple[int, _Token] | None:
@@ -745,3 +735,13 @@ def parse(text: str, vocab: Vocabulary, anchor: Mapping | None = None) -> Parsed
     "cheaper" refers to. Never raises on a string."""
     raw = "" if text is None else str(text)
     return _Parser(raw, vocab, anchor).run()
+
+
+def _note_mention(values: dict[str, dict], sources: dict[str, list[str]], m: _Mention, source: str) -> None:
+    """Note a mention's catalog values (first spelling kept, keyed by comparison text) and the words it came from."""
+    bucket = values.setdefault(m.attribute, {})
+    for v in m.values:
+        bucket.setdefault(text(v), v)
+    said = sources.setdefault(m.attribute, [])
+    if source not in said:
+        said.append(source)
