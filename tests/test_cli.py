@@ -130,3 +130,19 @@ def test_the_api_serves_recommendations_and_similar_products(boutique):
     pid = r.json()["items"][0]["product_id"]
     sim = client.get(f"/v1/products/{pid}/similar", params={"k": 4}).json()
     assert len(sim["items"]) == 4 and pid not in {i["product_id"] for i in sim["items"]}
+
+
+def test_the_mclmr_plug_in_trains_and_serves_from_the_command_line(boutique):
+    export, ws = boutique
+    import pandas as pd
+
+    out = run("train", "mclmr:mbmf", "--workspace", ws, "--epochs", "3", "--set", "factors=8", "--set", "k_users=4",
+              "--set", "k_items=4")
+    assert "MCLMR(base='mbmf'" in out
+    events = pd.read_csv(export / "interactions.csv")
+    carted = events.loc[events["interaction_type"] == "add_to_cart", "customer_id"].value_counts().index[0]
+    result = json.loads(run("recommend", carted, "--workspace", ws, "--model", "mclmr:mbmf", "-k", "5", "--json"))
+    assert result["model"] == "mclmr:mbmf" and len(result["items"]) == 5
+    texts = [item["reason"]["text"] for item in result["items"]]
+    assert all("led by" in t and "adjusted for habits and popularity" in t for t in texts), texts
+    assert all(item["reason"]["code"] == "behaviors" for item in result["items"])

@@ -29,9 +29,13 @@ MODELS = [
     ("hybrid", {"weights": {"collaborative": 0.6, "demographic": 0.2, "attributes": 0.2},
                 "collaborative": "itemknn"}, "Serpent"),
     ("hybrid", {"validation": "loo", "collaborative": "itemknn", "samples": 5, "refine_steps": 1}, "Serpent"),
+    ("mbmf", {"factors": 4, "epochs": 5, "batch_size": 8, "validate": False}, "Serpent"),
+    ("mblightgcn", {"factors": 4, "epochs": 5, "batch_size": 8, "validate": False}, "Serpent"),
+    ("mclmr:mbmf", {"factors": 4, "epochs": 5, "batch_size": 8, "validate": False, "k_users": 2, "k_items": 2},
+     "Serpent"),
 ]
 IDS = ["pop", "pop-segment", "itemknn", "als", "ease", "content-attributes", "sasrec", "hybrid-linear",
-       "hybrid-stacked"]
+       "hybrid-stacked", "mbmf", "mblightgcn", "mclmr"]
 
 
 def boutique() -> Dataset:

@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 
 from models.model_fixtures import launch_boutique
-from vendome.models import MODELS, make_model, model_class
+from vendome.models import MODELS, PLUGINS, make_model, model_class
 from vendome.models.base import Recommender
 
 SMALL = {"als": {"factors": 4, "regularization": 1.0}, "bpr": {"factors": 4, "iterations": 20},
          "ease": {"regularization": 5.0},
          "sasrec": {"epochs": 2, "hidden": 8, "layers": 1, "validate": False},
          "cammsr": {"epochs": 2, "hidden": 8, "layers": 1, "validate": False},
+         "mbmf": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False},
+         "mblightgcn": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False},
+         "mclmr": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False, "k_users": 3, "k_items": 3},
          "hybrid": {"samples": 8, "refine_steps": 2,
                     "component_params": {"collaborative": {"factors": 4, "regularization": 1.0}}}}
 
@@ -24,10 +27,12 @@ def boutique():
 def test_every_registered_name_resolves_to_its_class():
     assert set(MODELS) == {"pop", "pop-recent", "pop-segment", "content-visual", "content-text", "content-attributes",
                            "itemknn", "als",
-                           "bpr", "ease", "hybrid", "sasrec", "cammsr"}
+                           "bpr", "ease", "hybrid", "sasrec", "cammsr", "mbmf", "mblightgcn", "mclmr"}
     for name in MODELS:
         cls = model_class(name)
-        assert issubclass(cls, Recommender) and cls.name == name
+        assert issubclass(cls, Recommender)
+        for full in [f"{name}:{base}" for base in PLUGINS[name]] if name in PLUGINS else [name]:
+            assert model_class(full) is cls and make_model(full).name == full
 
 
 def test_unknown_model_name_lists_the_valid_names():
