@@ -100,7 +100,7 @@ def rebuild_everyone(model, data: Dataset) -> None:
             model.user_factors_[u] = als_factor(model.item_factors_, w, model.alpha, model.regularization)
     if name in ("sasrec", "cammsr"):
         model.sequences_ = Sequences.from_dataset(data, model.behaviors)
-    if name in MULTI_BEHAVIOR:
+    if name.split(":")[0] in MULTI_BEHAVIOR:        # "mclmr:mbmf" too
         model.history_ = data.matrix()
         model.graphs_, model.last_ = behavior_counts(data, model.behaviors_)
         model.user_reps_ = fold_in(model.graphs_, model.item_reps_, model.reg, np.arange(data.n_users),

@@ -406,6 +406,7 @@ class CAMMSR(SASRec):
     category_guidance, category_columns, lambda_cat: the category head on the gate's hidden state.
     swap, swap_rate, lambda_swap, temperature, swap_within_category: the modality-swap contrastive task.
     norm:             "layernorm" or "dyt" in the journey encoder.
+    behavior_tokens:  a behavior-type embedding per step, as in SASRec.
     The rest are SASRec's (network size, training budget, validation, seed, threads).
     """
 
@@ -418,13 +419,15 @@ class CAMMSR(SASRec):
                  gate_context: bool = True, gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
-                 swap_within_category: bool = True, norm: str = "layernorm", epochs: int = 200,
+                 swap_within_category: bool = True, norm: str = "layernorm", behavior_tokens: bool = False,
+                 epochs: int = 200,
                  max_minutes: float | None = None, patience: int = 10, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 0.0, validate: bool = True, max_validation_users: int | None = 10000,
                  behaviors: tuple[str, ...] | None = None, browse_weight: float = 1.0, seed: int = 0,
                  threads: int = 1, checkpoint_dir: str | None = None, progress: bool = False) -> None:
         super().__init__(hidden=hidden, layers=layers, heads=heads, dropout=dropout, max_len=max_len,
-                         time_info=time_info, epochs=epochs, max_minutes=max_minutes, patience=patience,
+                         time_info=time_info, behavior_tokens=behavior_tokens, epochs=epochs,
+                         max_minutes=max_minutes, patience=patience,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, validate=validate,
                          max_validation_users=max_validation_users, behaviors=behaviors,
                          browse_weight=browse_weight, seed=seed, threads=threads, checkpoint_dir=checkpoint_dir,
@@ -472,7 +475,7 @@ class CAMMSR(SASRec):
         if "attributes" in swap_views:
             neighbours["attributes"] = nearest_neighbours(attributes, attributes.sum(1) == 0, within)
         cfg = CAMMSRConfig(data.n_items, self.max_len, self.hidden, self.layers, self.heads, self.dropout,
-                           self.time_info, experts=experts,
+                           self.time_info, self.behavior_tokens, experts=experts,
                            synergy_in_single=self.synergy and all(m in views for m in CONTENT),
                            gate_context=self.gate_context, gate_scale=self.gate_scale, norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,

@@ -21,6 +21,8 @@ from vendome.data.dataset import Dataset
 
 PAD = 0
 TIME_BUCKETS = 32  # floor(log2(1 + gap seconds)) < 32 covers gaps up to 68 years
+# behavior-type tokens, shallow to deep in the funnel; a collapsed run takes its deepest behavior. Id 0: none.
+KINDS = ("view", "click", "remove_from_cart", "add_to_wishlist", "add_to_cart", "purchase")
 
 
 @dataclass
@@ -30,10 +32,13 @@ class Sequences:
     items: list[np.ndarray]   # dense item indices, oldest first
     times: list[np.ndarray]   # unix seconds, same lengths
     intent: list[np.ndarray] | None = None  # bool, same lengths: the step holds a target behavior (None: all do)
+    kinds: list[np.ndarray] | None = None   # int, same lengths: 1 + the step's deepest KINDS index (None: no tokens)
 
     @classmethod
     def from_dataset(cls, data: Dataset, behaviors: tuple[str, ...] | None = None,
-                     collapse_repeats: bool = True) -> Sequences:
+                     collapse_repeats: bool = True, kinds: bool = False) -> Sequences:
+        """Every user's journey; `kinds` also records each step's behavior type (target behaviors count as a
+        purchase), for models that read behavior-type tokens."""
         df = data.interactions
         if behaviors is not None:
             df = df[df["behavior"].isin(behaviors)]
@@ -42,20 +47,31 @@ class Sequences:
         items = df["item"].to_numpy(np.int64)
         times = df["timestamp"].to_numpy(np.int64)
         intent = df["behavior"].isin(data.target_behaviors).to_numpy()
+        kind = df["behavior"].map({b: k + 1 for k, b in enumerate(KINDS)}).fillna(0).to_numpy(np.int64, copy=True)
+        kind[intent] = len(KINDS)
         if collapse_repeats and len(df):
             keep = np.ones(len(df), dtype=bool)
             keep[1:] = (items[1:] != items[:-1]) | (users[1:] != users[:-1])
-            intent = np.maximum.reduceat(intent, np.flatnonzero(keep))  # a run holds a purchase if any event does
+            runs = np.flatnonzero(keep)
+            intent = np.maximum.reduceat(intent, runs)  # a run holds a purchase if any event does
+            kind = np.maximum.reduceat(kind, runs) if len(runs) else kind[:0]
             users, items, times = users[keep], items[keep], times[keep]
         bounds = np.searchsorted(users, np.arange(data.n_users + 1))
         cut = [slice(bounds[u], bounds[u + 1]) for u in range(data.n_users)]
-        return cls([items[c] for c in cut], [times[c] for c in cut], [intent[c] for c in cut])
+        return cls([items[c] for c in cut], [times[c] for c in cut], [intent[c] for c in cut],
+                    [kind[c] for c in cut] if kinds else None)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(s) for s in self.items), dtype=np.int64, count=len(self.items))
+
+    def step_codes(self, u: int) -> np.ndarray:
+        """Per step, the time bucket plus TIME_BUCKETS x its behavior-type id (0 without kinds): one integer the
+        journey encoder splits back into its two embeddings, so batches and padding carry a single channel."""
+        codes = time_buckets(self.times[u])
+        return codes + TIME_BUCKETS * self.kinds[u] if self.kinds is not None else codes
 
     def intent_of(self, u: int) -> np.ndarray:
         return self.intent[u] if self.intent is not None else np.ones(len(self.items[u]), dtype=bool)
@@ -78,7 +94,8 @@ class Sequences:
             return [s[:cut[u]] if cut[u] >= 0 else s for u, s in enumerate(seqs)]
 
         intent = prefix(self.intent) if self.intent is not None else None
-        return Sequences(prefix(self.items), prefix(self.times), intent), users, targets
+        kinds = prefix(self.kinds) if self.kinds is not None else None
+        return Sequences(prefix(self.items), prefix(self.times), intent, kinds), users, targets
 
 
 def time_buckets(times: np.ndarray) -> np.ndarray:
@@ -88,14 +105,15 @@ def time_buckets(times: np.ndarray) -> np.ndarray:
 
 
 def pad_left(seqs: Sequences, users: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(items + 1, time buckets) of the last `max_len` steps of each user's journey, left-padded with 0."""
+    """(items + 1, step codes) of the last `max_len` steps of each user's journey, left-padded with 0; a step's
+    code is its time bucket, plus its behavior type when the journeys carry kinds (`Sequences.step_codes`)."""
     items = np.zeros((len(users), max_len), dtype=np.int64)
     gaps = np.zeros((len(users), max_len), dtype=np.int64)
     for row, u in enumerate(users):
-        s, t = seqs.items[u][-max_len:], seqs.times[u]
+        s = seqs.items[u][-max_len:]
         if len(s):
             items[row, max_len - len(s):] = s + 1
-            gaps[row, max_len - len(s):] = time_buckets(t)[-max_len:]
+            gaps[row, max_len - len(s):] = seqs.step_codes(u)[-max_len:]
     return torch.from_numpy(items), torch.from_numpy(gaps)
 
 
@@ -124,7 +142,7 @@ class NextItemBatches:
     browse_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        self.buckets = [time_buckets(t) for t in self.seqs.times]
+        self.buckets = [self.seqs.step_codes(u) for u in range(len(self.seqs))]
         windows = []
         for u, s in enumerate(self.seqs.items):
             n = len(s)
