@@ -60,7 +60,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--set", action="append", default=[], help="key=value for every multi-behavior model")
     ap.add_argument("--no-als", action="store_true", help="leave behavior-weighted ALS out")
+    ap.add_argument("--replot", action="store_true", help="only redraw the chart from the dataset's last JSON")
     args = ap.parse_args()
+    if args.replot:
+        saved = json.loads((OUT / f"mclmr_{args.dataset}.json").read_text())
+        saved["models"] = {n: e for n, e in saved["models"].items() if not e.get("error")}
+        return plot(saved, args.dataset, OUT / f"mclmr_{args.dataset}.png")
     t0 = time.perf_counter()
     data = load(args)
     settings = {**DEFAULTS, **parse_settings(args.set)}
@@ -90,7 +95,7 @@ def main() -> None:
     epochs = {}
     for models in fitted.values():
         for m in models:
-            h = getattr(m, "history_", None)
+            h = getattr(m, "training_", None)        # the training curve (history_ is her events)
             if h is not None:
                 key = m.name
                 epochs.setdefault(key, []).append((len(h.epoch_seconds), float(np.median(h.epoch_seconds)),
@@ -124,7 +129,30 @@ def main() -> None:
                                           for n, e in report["models"].items()},
                                "pairs": report["significance"]["pairs"], "epochs": epochs,
                                "settings": settings, "seeds": args.seeds}, indent=1, default=str))
-    print(f"wrote {out}")
+    plot(report, args.dataset, OUT / f"mclmr_{args.dataset}.png")
+    print(f"wrote {out} and {OUT / f'mclmr_{args.dataset}.png'}")
+
+
+def plot(report: dict, dataset: str, path) -> None:
+    """NDCG@10 per model: a bar at the mean of the seeds, a dot per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(n, e) for n, e in report["models"].items() if not e.get("error")]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 3.6))
+    for x, (name, e) in enumerate(rows):
+        colour = "#8c6d3f" if name.startswith("mclmr") else "#9aa5b1"
+        ax.bar(x, e["ndcg@10"], color=colour, width=0.7)
+        seeds = list(e["seeds"].values())
+        ax.scatter([x] * len(seeds), seeds, color="black", s=10, zorder=3)
+    ax.set_xticks(range(len(rows)), [n.replace(" ", "\n") for n, _ in rows], fontsize=8)
+    ax.set_ylabel("NDCG@10 (full ranking)")
+    ax.set_title(f"{dataset}: MCLMR, its bases and ALS (bars: mean of seeds; dots: seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -262,7 +262,7 @@ class MultiBehaviorModel(HistoryScorer, Recommender):
                              seed=self.seed, threads=self.threads, checkpoint_dir=self.checkpoint_dir,
                              progress=self.progress, clip_norm=None)
         batches = TripletBatches(train_graphs, self.batch_size, self.seed)
-        self.history_: History = Trainer(self.net_, config).fit(batches, validate)
+        self.training_: History = Trainer(self.net_, config).fit(batches, validate)   # the training curve
         self._freeze()
         self._remember_history(data, data.matrix())
         del self.net_                               # serving reads the numpy tables; the sparse graphs stay out
