@@ -14,7 +14,8 @@ boutique (temporal, last 30 days). Every model is fitted per seed and evaluated 
 
 Reported: HR@10 / NDCG@10 per model (mean of the seeds), paired Wilcoxon on per-user NDCG@10 (averaged over seeds)
 for mclmr:<base> vs <base>, mclmr:<base> vs als and each ablation vs the full model, and the training seconds per
-epoch of every model. Writes bench/out/mclmr_<dataset>.json.
+epoch of every model. Writes bench/out/mclmr_<dataset>_<bases>[_ablations].json and a .png of NDCG@10 per model
+and seed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -60,12 +62,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--set", action="append", default=[], help="key=value for every multi-behavior model")
     ap.add_argument("--no-als", action="store_true", help="leave behavior-weighted ALS out")
-    ap.add_argument("--replot", action="store_true", help="only redraw the chart from the dataset's last JSON")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the chart of a JSON this script wrote")
     args = ap.parse_args()
     if args.replot:
-        saved = json.loads((OUT / f"mclmr_{args.dataset}.json").read_text())
+        saved = json.loads(Path(args.replot).read_text())
         saved["models"] = {n: e for n, e in saved["models"].items() if not e.get("error")}
-        return plot(saved, args.dataset, OUT / f"mclmr_{args.dataset}.png")
+        return plot(saved, args.dataset, args.replot.replace(".json", ".png"))
     t0 = time.perf_counter()
     data = load(args)
     settings = {**DEFAULTS, **parse_settings(args.set)}
@@ -123,14 +125,15 @@ def main() -> None:
     for key, runs in epochs.items():
         print(f"  {key}: " + "; ".join(f"{n} epochs, {s:.1f} s/epoch, best {b}" for n, s, b in runs))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s, peak memory {peak_memory_mb():.0f} MB")
-    out = OUT / f"mclmr_{args.dataset}.json"
+    stem = f"mclmr_{args.dataset}_{args.bases.replace(',', '_')}" + ("" if args.variants == "full" else "_ablations")
+    out = OUT / f"{stem}.json"
     out.write_text(json.dumps({"models": {n: {k: e.get(k) for k in ("hr@10", "ndcg@10", "hr@20", "ndcg@20",
                                                                        "fit_seconds", "seeds", "error")}
                                           for n, e in report["models"].items()},
                                "pairs": report["significance"]["pairs"], "epochs": epochs,
                                "settings": settings, "seeds": args.seeds}, indent=1, default=str))
-    plot(report, args.dataset, OUT / f"mclmr_{args.dataset}.png")
-    print(f"wrote {out} and {OUT / f'mclmr_{args.dataset}.png'}")
+    plot(report, args.dataset, OUT / f"{stem}.png")
+    print(f"wrote {out} and {OUT / f'{stem}.png'}")
 
 
 def plot(report: dict, dataset: str, path) -> None:
