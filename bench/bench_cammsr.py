@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_cammsr.py --dataset demo --workspace workspace --seeds 0,1,2
     .venv/bin/python bench/bench_cammsr.py --dataset Beauty --seeds 0,1,2
-    options: --variants full,no-category,no-swap,no-synergy,single-expert   --set key=value (both models)
+    options: --variants full,no-category,no-swap,no-synergy,single-expert,no-cold   --set key=value (both models)
              --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)   --no-baseline
 
 Each fitted model is saved under bench/out/fits/cammsr_<dataset>/ (keyed by variant, seed and settings) and
@@ -40,7 +40,8 @@ from vendome.models.base import Recommender
 from vendome.pipeline import parse_settings, peak_memory_mb
 
 VARIANTS = {"full": {}, "no-category": {"category_guidance": False}, "no-swap": {"swap": False},
-            "no-synergy": {"synergy": False}, "single-expert": {"single_expert": True}}
+            "no-synergy": {"synergy": False}, "single-expert": {"single_expert": True},
+            "no-cold": {"id_dropout": 0.0, "maturity": False}}
 DEFAULTS = {"batch_size": 64, "patience": 5, "epochs": 200, "threads": 2}
 
 

@@ -246,3 +246,43 @@ def test_serving_reuses_the_catalog_table_until_training_resumes(fitted):
     net.train()
     assert net.served is None
     net.serve()
+
+
+# ------------------------------------------------------------------------------------------------ new pieces
+def launch_ranks(id_dropout: float, maturity: bool) -> np.ndarray:
+    """Each look's last piece gets no event at all (a launch); the rank of her look's launch among every piece she
+    has not seen, for each client."""
+    data, _, look = two_sense_boutique(per_look=8, length=5)
+    launches = np.array([np.flatnonzero(look == g)[-1] for g in range(look.max() + 1)])
+    inter = data.interactions
+    data = data.with_interactions(inter[~inter["item"].isin(launches)])
+    model = CAMMSR(epochs=25, modalities="image,text", id_dropout=id_dropout, maturity=maturity,
+                   **FAST).fit(data)
+    users = np.flatnonzero([len(s) > 0 for s in model.sequences_.items])
+    scores = model.score(users)
+    ranks = []
+    for row, u in enumerate(users):
+        s = scores[row].copy()
+        s[model.sequences_.items[u]] = -np.inf
+        mine = launches[look[model.sequences_.items[u][0]]]
+        ranks.append(int((s > s[mine]).sum()))
+    return np.array(ranks)
+
+
+def test_a_launch_is_scored_from_its_look_and_copy_when_ids_are_hidden_in_training():
+    with_dropout = launch_ranks(id_dropout=0.3, maturity=True)
+    without = launch_ranks(id_dropout=0.0, maturity=False)
+    # her look has 7 pieces and a launch; the launch should come before the other looks' pieces
+    assert np.mean(with_dropout < 10) > 0.8
+    assert with_dropout.mean() < without.mean()
+
+
+def test_a_new_piece_is_explained_as_new(boutique):
+    data, _, look = boutique
+    new = np.flatnonzero(look == 0)[-1]
+    inter = data.interactions
+    model = CAMMSR(epochs=2, modalities="image,text", **FAST).fit(
+        data.with_interactions(inter[inter["item"] != new]))
+    user = int(np.flatnonzero([len(s) > 0 for s in model.sequences_.items])[0])
+    (reason,) = model.explain(user, np.array([new]))
+    assert reason.text.startswith("a new piece, read from") and reason.signals["new_piece"] == 1.0

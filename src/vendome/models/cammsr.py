@@ -57,6 +57,7 @@ EXPERT_TOKEN = {"id": "id", "textual": "text", "visual": "image", "attributes": 
 ATTRIBUTE_COLUMNS = ("category", "subcategory", "brand", "collection", "material", "color", "stone_type",
                      "attributes")
 UNKNOWN = {"", "unknown", "nan", "none", "null"}
+MATURITY = 16                                     # gate buckets: 0 = new piece, b = 1 + floor(log2(events))
 # how a sales associate hears each expert
 EXPERT_PHRASES = {"visual": "its look", "textual": "its description", "synergy": "its look and description together",
                   "attributes": "its house attributes", "id": "what clients on a similar path chose next",
@@ -78,6 +79,8 @@ class CAMMSRConfig(SASRecConfig):
     lambda_swap: float = 0.0
     temperature: float = 0.5
     swap_views: tuple[str, ...] = field(default_factory=tuple)
+    maturity: bool = False                  # the gate reads how much history a piece has (0 = a new piece)
+    id_dropout: float = 0.0                 # share of pieces whose ID is hidden per batch, as if new (DropoutNet)
 
 
 # ---------------------------------------------------------------------------------------------- item tokens
@@ -155,15 +158,24 @@ class CAMMSRNet(nn.Module):
     categories: (n_items, n_tokens) multi-hot of category path tokens (multi_label) or (n_items,) leaf ids with -1
                 for unknown; None when there is no category head.
     neighbours: view -> (n_items,) nearest neighbour on that view, for the modality swap.
+    counts:     (n_items,) training events per product: a product without any is new, its ID token is the shared
+                `unseen` vector (its own row was only ever a softmax negative), and with `maturity` the gate reads
+                log2 of the count, so it can lean on the look and the copy where the ID knows nothing.
     """
 
     def __init__(self, cfg: CAMMSRConfig, content: dict[str, tuple[np.ndarray, np.ndarray]],
                  attributes: np.ndarray | None = None, categories: np.ndarray | None = None,
-                 neighbours: dict[str, np.ndarray] | None = None) -> None:
+                 neighbours: dict[str, np.ndarray] | None = None, counts: np.ndarray | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.served: torch.Tensor | None = None
+        self.hidden_ids: torch.Tensor | None = None    # this batch's pieces shown as new (id_dropout)
         d = cfg.hidden
+        counts = np.ones(cfg.n_items, np.int64) if counts is None else np.asarray(counts, np.int64)
+        buckets = np.where(counts > 0, 1 + np.floor(np.log2(np.maximum(counts, 1))), 0).clip(0, MATURITY - 1)
+        self.register_buffer("bucket", torch.from_numpy(np.concatenate([[0], buckets]).astype(np.int64)))
+        self.unseen = nn.Parameter(torch.zeros(d))
+        self.maturity = nn.Embedding(MATURITY, d) if cfg.maturity else None
         tokens: dict[str, nn.Module] = {"id": nn.Embedding(cfg.n_items + 1, d, padding_idx=0)}
         for m, (x, missing) in content.items():
             tokens[m] = ContentToken(x, missing, d)
@@ -172,7 +184,7 @@ class CAMMSRNet(nn.Module):
         self.tokens = nn.ModuleDict({m: tokens[m] for m in TOKENS if m in tokens})
         n_tok = len(self.tokens)
         self.experts = nn.ModuleDict({name: mlp(self._expert_width(name), d) for name in cfg.experts})
-        gate_in = n_tok * d + (d if cfg.gate_context else 0)
+        gate_in = (n_tok + cfg.maturity) * d + (d if cfg.gate_context else 0)
         self.ln_q, self.ln_k = nn.LayerNorm(gate_in), nn.LayerNorm(d)
         self.w_q = nn.Linear(gate_in, d)
         self.w_k = nn.Linear(d, d, bias=False)
@@ -206,12 +218,33 @@ class CAMMSRNet(nn.Module):
     def views(self, src: dict[str, torch.Tensor]) -> Views:
         """Tokens (1), expert outputs (2) and gate keys of the items `src[m]` (ids + 1) each view m is read from."""
         e = {m: token(src[m]) for m, token in self.tokens.items()}                           # (1)
+        new = self.is_new(src["id"])
+        e["id"] = torch.where(new.unsqueeze(-1), self.unseen, e["id"])
+        if self.maturity is not None:
+            e["maturity"] = self.maturity(torch.where(new, 0, self.bucket[src["id"]]))
         h = self.expert_outputs(e)                                                            # (2)
         return Views(e, h, self.keys(h))
 
+    def is_new(self, items: torch.Tensor) -> torch.Tensor:
+        """Pieces (ids + 1) the ID cannot speak for: no training event, or hidden this batch (id_dropout)."""
+        new = (self.bucket[items] == 0) & (items > 0)
+        if self.training and self.hidden_ids is not None:
+            new = new | self.hidden_ids[items]
+        return new
+
+    def id_token(self, items: torch.Tensor) -> torch.Tensor:
+        """E[i], or the shared `unseen` vector for a piece the ID cannot speak for."""
+        return torch.where(self.is_new(items).unsqueeze(-1), self.unseen, self.tokens["id"](items))
+
     def catalog_views(self) -> Views:
-        """Views of every product, row 0 = padding: computed once per batch, journeys gather from them."""
+        """Views of every product, row 0 = padding: computed once per batch, journeys gather from them. In
+        training a share `id_dropout` of the pieces is shown as new for the whole batch (catalog table, journey
+        steps and swapped views alike), so the model learns to score a launch from its look and copy."""
         idx = torch.arange(self.cfg.n_items + 1)
+        self.hidden_ids = None
+        if self.training and self.cfg.id_dropout > 0:
+            self.hidden_ids = torch.rand(len(idx)) < self.cfg.id_dropout
+            self.hidden_ids[0] = False
         return self.views({m: idx for m in self.tokens})
 
     def gate(self, v: Views, ctx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -245,21 +278,23 @@ class CAMMSRNet(nn.Module):
                 out.append(expert(torch.cat([e["text"], e["image"], e["text"] * e["image"]], -1)))
             elif name == "single":                # ablation: one MLP over every token, no mixture
                 extra = [e["text"] * e["image"]] if self.cfg.synergy_in_single else []
-                out.append(sum(e.values()) + expert(torch.cat([e[m] for m in self.tokens] + extra, -1)))
+                own = [e[m] for m in self.tokens]
+                out.append(sum(own) + expert(torch.cat(own + extra, -1)))
             else:
                 x = e[EXPERT_TOKEN[name]]
                 out.append(x + expert(x))
         return torch.stack(out, -2)
 
     def query(self, e: dict[str, torch.Tensor], ctx: torch.Tensor | None) -> torch.Tensor:
-        """q = W_q LN([e_id ; e_t ; e_v ; e_a ; c]), the gate's hidden state."""
-        parts = [e[m] for m in self.tokens] + ([ctx] if self.cfg.gate_context else [])
+        """q = W_q LN([e_id ; e_t ; e_v ; e_a ; (maturity) ; c]), the gate's hidden state."""
+        parts = [e[m] for m in self.tokens] + ([e["maturity"]] if self.maturity is not None else []) \
+            + ([ctx] if self.cfg.gate_context else [])
         return self.w_q(self.ln_q(torch.cat(parts, -1)))
 
     def context(self, items: torch.Tensor) -> torch.Tensor:
         """c_k = mean of E[i_j] over the real steps j < k (zero before the first): what she did before."""
         real = (items > 0).float()
-        e = self.tokens["id"](items) * real.unsqueeze(-1)
+        e = self.id_token(items) * real.unsqueeze(-1)
         before = e.cumsum(1) - e
         count = (real.cumsum(1) - real).clamp(min=1.0)
         return before / count.unsqueeze(-1)
@@ -267,7 +302,7 @@ class CAMMSRNet(nn.Module):
     def journey_context(self, items: torch.Tensor) -> torch.Tensor:
         """(B, d) c after the whole journey: the context of a candidate recommended next."""
         real = (items > 0).float().unsqueeze(-1)
-        return (self.tokens["id"](items) * real).sum(1) / real.sum(1).clamp(min=1)
+        return (self.id_token(items) * real).sum(1) / real.sum(1).clamp(min=1)
 
     def embed(self, items: torch.Tensor, src: dict[str, torch.Tensor] | None = None, catalog: Views | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -298,6 +333,7 @@ class CAMMSRNet(nn.Module):
         """Freeze the catalog table for serving: it does not depend on the client, so one request should not pay
         for the whole catalog's experts. Switching back to training drops it."""
         self.eval()
+        self.hidden_ids = None
         with torch.no_grad():
             self.served = self.catalog()[0]
 
@@ -406,6 +442,9 @@ class CAMMSR(SASRec):
     category_guidance, category_columns, lambda_cat: the category head on the gate's hidden state.
     swap, swap_rate, lambda_swap, temperature, swap_within_category: the modality-swap contrastive task.
     norm:             "layernorm" or "dyt" in the journey encoder.
+    maturity:         the gate reads how much history each piece has (log2 of its training events, 0 = new).
+    id_dropout:       share of pieces shown as new (ID hidden) in each training batch, so launches, which the ID
+                      knows nothing of, are scored from their look and copy (DropoutNet, Volkovs et al. 2017).
     behavior_tokens:  a behavior-type embedding per step, as in SASRec.
     The rest are SASRec's (network size, training budget, validation, seed, threads).
     """
@@ -419,7 +458,8 @@ class CAMMSR(SASRec):
                  gate_context: bool = True, gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
-                 swap_within_category: bool = True, norm: str = "layernorm", behavior_tokens: bool = False,
+                 swap_within_category: bool = True, norm: str = "layernorm", maturity: bool = True,
+                 id_dropout: float = 0.2, behavior_tokens: bool = False,
                  epochs: int = 200,
                  max_minutes: float | None = None, patience: int = 10, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 0.0, validate: bool = True, max_validation_users: int | None = 10000,
@@ -449,6 +489,8 @@ class CAMMSR(SASRec):
         self.temperature = temperature
         self.swap_within_category = swap_within_category
         self.norm = norm
+        self.maturity = maturity
+        self.id_dropout = id_dropout
 
     def fit(self, data: Dataset) -> Self:
         super().fit(data)
@@ -460,6 +502,8 @@ class CAMMSR(SASRec):
         """CAMMSRNet from the data's features, attributes and categories; sets modalities_ and experts_."""
         if self.norm not in ("layernorm", "dyt"):
             raise ValueError(f"{self.name}: norm must be 'layernorm' or 'dyt', got {self.norm!r}")
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ValueError(f"{self.name}: id_dropout is a share of pieces in [0, 1), got {self.id_dropout}")
         views, attributes = self._views(data)
         content = {m: centred_features(data.features(m), data.item_features.get(f"{m}_missing"), self.feature_dim)
                    for m in CONTENT if m in views}
@@ -480,9 +524,11 @@ class CAMMSR(SASRec):
                            gate_context=self.gate_context, gate_scale=self.gate_scale, norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
-                           swap_views=swap_views)
+                           swap_views=swap_views, maturity=self.maturity,
+                           id_dropout=self.id_dropout if views else 0.0)   # ID only: nothing else to read
         self.modalities_, self.experts_ = ("id", *views), experts
-        return CAMMSRNet(cfg, content, attributes, categories, neighbours)
+        counts = np.bincount(data.interactions["item"].to_numpy(), minlength=data.n_items)
+        return CAMMSRNet(cfg, content, attributes, categories, neighbours, counts)
 
     def _views(self, data: Dataset) -> tuple[tuple[str, ...], np.ndarray | None]:
         """The content views to use, and the attribute multi-hot when attributes are one of them."""
@@ -586,6 +632,9 @@ class CAMMSR(SASRec):
             top = int(np.argmax(shares[k]))
             lead = "mostly" if shares[k, top] >= 0.5 else "led by"
             mix = f"{lead} {EXPERT_PHRASES[names[top]]} ({names[top]} {100 * shares[k, top]:.0f}%)"
+            if int(self.net_.bucket[i + 1]) == 0:          # no training event: the ID knows nothing of it
+                mix = f"a new piece, read from {EXPERT_PHRASES[names[top]]} ({names[top]} {100 * shares[k, top]:.0f}%)"
+                signals["new_piece"] = 1.0
             if len(seq) == 0:
                 signals["popularity"] = float(self.popularity_[i])
                 text = "a best seller, while we learn her taste" + (f"; {mix}" if len(names) > 1 else "")
