@@ -33,6 +33,13 @@ LONG_VIEW_WEIGHT = 2.0
 NON_PURCHASE_STATUSES = frozenset({"cancelled", "canceled", "returned", "refunded", "failed"})
 
 INTERACTION_COLUMNS = ["user", "item", "behavior", "timestamp", "weight"]
+TEXT_COLUMNS = ["user", "item", "kind", "text", "timestamp"]
+
+
+def no_texts() -> pd.DataFrame:
+    return pd.DataFrame({"user": pd.Series(dtype=np.int32), "item": pd.Series(dtype=np.int32),
+                         "kind": pd.Series(dtype=object), "text": pd.Series(dtype=object),
+                         "timestamp": pd.Series(dtype=np.int64)})
 
 
 @dataclass
@@ -46,6 +53,9 @@ class Dataset:
     item_features: modality name -> (n_items, d) float32 matrix (e.g. "image", "text"), rows aligned with products,
                    plus boolean (n_items,) masks "<modality>_missing" for items without that content.
     target_behaviors: behaviors that count as the outcome we recommend for (purchase by default).
+    texts:         what clients wrote and what was noted about them: columns user (int32), item (int32, -1 for a
+                   client note), kind ("review" or "note"), text, timestamp (unix seconds). Splits keep only the
+                   texts written before what they hold out, so motivations never leak the test.
     """
 
     products: pd.DataFrame
@@ -54,6 +64,7 @@ class Dataset:
     name: str = "dataset"
     item_features: dict[str, np.ndarray] = field(default_factory=dict)
     target_behaviors: tuple[str, ...] = ("purchase",)
+    texts: pd.DataFrame = field(default_factory=no_texts)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -87,11 +98,15 @@ class Dataset:
         inter["item"] = inter["item"].astype(np.int32)
         inter["weight"] = behavior_weights(inter)
         inter = inter.sort_values(["timestamp", "user"], kind="stable").reset_index(drop=True)
-        return cls(products, customers, inter, name=name, target_behaviors=tuple(target_behaviors))
+        return cls(products, customers, inter, name=name, target_behaviors=tuple(target_behaviors),
+                   texts=_texts_from_tables(tables, user_of, item_of))
 
     def with_interactions(self, interactions: pd.DataFrame) -> Dataset:
         """Same catalog, customers and features; other interactions (used by splits)."""
         return replace(self, interactions=interactions.reset_index(drop=True))
+
+    def with_texts(self, texts: pd.DataFrame) -> Dataset:
+        return replace(self, texts=texts.reset_index(drop=True))
 
     def add_events(self, events: pd.DataFrame) -> Dataset:
         """Same catalog and customers, with contract-shaped `interactions` rows (the live event log) appended and
@@ -205,6 +220,31 @@ def to_unix_seconds(values: pd.Series) -> pd.Series:
         return values.astype(np.int64)
     ts = pd.to_datetime(values, utc=True, format="mixed")
     return pd.Series(ts.astype("datetime64[s, UTC]").astype(np.int64).to_numpy(), index=values.index)
+
+
+def _texts_from_tables(tables: dict[str, pd.DataFrame], user_of: pd.Series, item_of: pd.Series) -> pd.DataFrame:
+    """Reviews and client notes on the dense indices, in time order."""
+    parts = []
+    for name, kind in (("reviews", "review"), ("client_notes", "note")):
+        df = tables.get(name)
+        if df is None or df.empty:
+            continue
+        users = user_of.reindex(df["customer_id"].astype(str)).to_numpy()
+        items = item_of.reindex(df["product_id"].astype(str)).to_numpy() if "product_id" in df else \
+            np.full(len(df), -1.0)
+        unknown = pd.isna(users) | pd.isna(items)
+        if unknown.any():  # ingestion rejects these; a hand-built table may still carry them
+            raise ValueError(f"{int(unknown.sum())} {name} rows name unknown customers or products")
+        text = df["text"].astype(str)
+        if "title" in df:
+            title = df["title"].fillna("").astype(str).str.strip()
+            text = np.where(title != "", title + ". " + text, text)
+        parts.append(pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32), "kind": kind,
+                                   "text": np.asarray(text, dtype=object),
+                                   "timestamp": to_unix_seconds(df["timestamp"]).to_numpy(np.int64)}))
+    if not parts:
+        return no_texts()
+    return pd.concat(parts, ignore_index=True).sort_values(["timestamp", "user"], kind="stable").reset_index(drop=True)
 
 
 def _events_from_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -232,8 +232,39 @@ PRODUCT_EMBEDDINGS = TableSpec(
     foreign_keys=(ForeignKey("product_id", "products", "product_id"),),
 )
 
+# Texts clients wrote and notes their sales associates kept: where motivations (why she buys) are read from.
+REVIEWS = TableSpec(
+    "reviews",
+    (
+        _id("review_id"),
+        _id("customer_id"),
+        _id("product_id"),
+        Column("text", required=True, nullable=False),
+        Column("title"),
+        Column("rating", "int", min_value=0),
+        Column("timestamp", "datetime", required=True, nullable=False, not_future=True, unix_seconds=True),
+    ),
+    primary_key="review_id",
+    foreign_keys=(ForeignKey("customer_id", "customers", "customer_id"),
+                  ForeignKey("product_id", "products", "product_id")),
+)
+
+CLIENT_NOTES = TableSpec(
+    "client_notes",
+    (
+        _id("note_id"),
+        _id("customer_id"),
+        Column("text", required=True, nullable=False),
+        Column("author"),
+        Column("timestamp", "datetime", required=True, nullable=False, not_future=True, unix_seconds=True),
+    ),
+    primary_key="note_id",
+    foreign_keys=(ForeignKey("customer_id", "customers", "customer_id"),),
+)
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (PRODUCTS, CUSTOMERS, ORDERS, ORDER_ITEMS, INTERACTIONS, PRODUCT_EMBEDDINGS)
+    t.name: t for t in (PRODUCTS, CUSTOMERS, ORDERS, ORDER_ITEMS, INTERACTIONS, PRODUCT_EMBEDDINGS, REVIEWS,
+                        CLIENT_NOTES)
 }
 TABLE_NAMES = tuple(TABLES)
 EMBEDDING_PREFIX = "emb_"

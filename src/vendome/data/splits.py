@@ -62,8 +62,9 @@ def split(data: Dataset, protocol: str = "temporal", *, test_days: float = 30.0,
     else:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
 
-    train = data.with_interactions(inter[train_mask])
     test_df = inter[test_mask]
+    train = data.with_interactions(inter[train_mask]).with_texts(
+        texts_before(data.texts, test_df, cutoff if protocol == "temporal" else None))
     test = sp.csr_matrix((np.ones(len(test_df), np.float32), (test_df["user"], test_df["item"])),
                          shape=(data.n_users, data.n_items))
     test.sum_duplicates()
@@ -76,6 +77,18 @@ def split(data: Dataset, protocol: str = "temporal", *, test_days: float = 30.0,
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     info.update(n_train=int(train_mask.sum()), n_test_targets=int(test.nnz), n_test_users=int(len(users)))
     return Split(train=train, test=test, users=users, protocol=protocol, info=info)
+
+
+def texts_before(texts: pd.DataFrame, test: pd.DataFrame, cutoff: int | None) -> pd.DataFrame:
+    """The texts training may read: before the cut-off (temporal), and always before their author's first held-out
+    event, so a review of the test purchase (or a note written after it) cannot leak it."""
+    if texts.empty:
+        return texts
+    keep = np.ones(len(texts), bool) if cutoff is None else texts["timestamp"].to_numpy() < cutoff
+    first = test.groupby("user")["timestamp"].min()
+    limit = first.reindex(texts["user"].to_numpy()).to_numpy(dtype=float)
+    keep &= ~(texts["timestamp"].to_numpy() >= limit)              # NaN (no test event) keeps the text
+    return texts[keep]
 
 
 def _leave_last_out(inter: pd.DataFrame, is_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
