@@ -53,6 +53,7 @@ def test_canonical_maps_what_models_write_onto_the_taxonomy():
     ("Perfect for the office and so comfy!", ["comfort", "work"], []),
     ("A gift for my wife: she only wears rose gold, no diamonds.", ["gift", "rose gold"], ["diamonds"]),
     ("I love the colour.", ["colour"], []),
+    ("Has a soft spot for pearls.", ["pearls"], []),
     ("The colour is dull.", [], ["colour"]),
 ])
 def test_rules_read_cues_with_their_polarity(text, positive, negative):

@@ -28,9 +28,10 @@ MODELS: dict[str, str] = {
     "mbmf": "vendome.models.multibehavior:MBMF",
     "mblightgcn": "vendome.models.multibehavior:MBLightGCN",
     "mclmr": "vendome.models.mclmr:MCLMR",
+    "lmmrec": "vendome.models.lmmrec:LMMRec",
 }
 # plug-ins that wrap a base model, named "<plug-in>:<base>" (e.g. "mclmr:mblightgcn")
-PLUGINS: dict[str, tuple[str, ...]] = {"mclmr": ("mbmf", "mblightgcn")}
+PLUGINS: dict[str, tuple[str, ...]] = {"mclmr": ("mbmf", "mblightgcn"), "lmmrec": ("mbmf", "mblightgcn")}
 
 
 def model_class(name: str) -> type:

@@ -31,7 +31,7 @@ CUES: tuple[tuple[str, int, str], ...] = (
     ("length", NEG, r"(?:too|so|very|cut too|ran so|runs?) (?:short|long)\b|high/low|short in the body"),
     ("length", POS, r"(?:perfect|right|nice|great|good|classy) length|length (?:is|was|looks) (?:perfect|good|great)|"
                     r"the length (?:was good|is good)|length looks good|just the right length|long and|extra long"),
-    ("comfort", POS, r"(?<!un)comfortabl\w*|comfy|\bsoft\b|cozy|easy to wear|comfotabl\w*"),
+    ("comfort", POS, r"(?<!un)comfortabl\w*|comfy|\bsoft\b(?! spot)|cozy|easy to wear|comfotabl\w*"),
     ("comfort", NEG, r"itchy|scratchy|uncomfortable|not comfortable|restrictive|pokey"),
     ("quality", POS, r"well made|high quality|quality (?:is|was) (?:really )?(?:great|excellent|good|nice)|"
                      r"excellent quality|nice quality|quality (?:material|fabric)s?|beautiful fabric|"
@@ -46,7 +46,8 @@ CUES: tuple[tuple[str, int, str], ...] = (
     ("style", NEG, r"frumpy|sloppy|not cute|looks? nothing like|not the same as|maternity|pajama|\bpjs?\b|"
                    r"not my (?:thing|scene)|look(?:s|ed)? like a (?:big )?box|sleeves awkward"),
     ("colour", TOPIC, r"colou?rs?\b|colorway|\bpattern\b|\bprint\b|\bshade\b|\baqua\b|\bcoral\b"),
-    ("value", POS, r"on sale|from the sale|great (?:buy|price|deal)|good price|worth (?:it|the)|great value"),
+    ("value", POS, r"on sale|from the sale|sale pieces|great (?:buy|price|deal)|good price|worth (?:it|the)|"
+                   r"great value|budget|watches the price|entry pieces"),
     ("value", NEG, r"over ?priced|price (?:seems|is|was) (?:too )?high|not worth|expensive|price tag|at this price"),
     ("versatility", POS, r"dress(?:ed)? (?:it )?up or down|goes with everything|versatile|coordinates well|"
                          r"pair (?:it )?with|dress it up"),

@@ -1,9 +1,10 @@
 """The demo boutique: a believable luxury house with a year of clients, orders and clicks, and the hidden truth.
 
 `generate(out_dir)` writes the exports a house would hand over (products, customers, orders, order_items,
-interactions as CSV, one PNG per product) plus `truth.json`, `truth_customers.csv` and `truth_products.csv`,
-which models never read and tests and benchmarks do. Output is byte-identical for a seed: every random draw comes
-from seeded PCG64 streams (one per stage) and every date is anchored on the window ending 2026-10-31.
+interactions, reviews and client_notes as CSV, one PNG per product) plus `truth.json`, `truth_customers.csv`,
+`truth_products.csv` and `truth_motivations.csv`, which models never read and tests and benchmarks do. Output is
+byte-identical for a seed: every random draw comes from seeded PCG64 streams (one per stage) and every date is
+anchored on the window ending 2026-10-31.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vendome.data.demo import behavior, catalog, customers, images, tables, truth
+from vendome.data.demo import behavior, catalog, customers, images, tables, texts, truth
 from vendome.data.demo.vocab import (
     CATEGORIES,
     CATEGORY_VISUAL_SHARE,
@@ -55,8 +56,9 @@ def generate(out_dir: str | Path, size: str = "full", seed: int = 0, progress: b
     spec = SIZES[size]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    streams = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(6)]
-    rng_cat, rng_cust, rng_sim, rng_orders, rng_img, rng_crm = streams
+    # a stream per stage; spawn keys are positional, so a stage added at the end leaves the others' draws as they were
+    streams = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(7)]
+    rng_cat, rng_cust, rng_sim, rng_orders, rng_img, rng_crm, rng_text = streams
     t_begin = time.perf_counter()
     steps = tqdm(total=4, desc=f"demo boutique ({size})", disable=not progress)
 
@@ -72,7 +74,12 @@ def generate(out_dir: str | Path, size: str = "full", seed: int = 0, progress: b
     crm = tables.customers_table(rng_crm, frame, tastes, orders, ev_time, ev_user, START, END)
     if len(ev_time) and int(ev_time.max()) > END:
         raise RuntimeError("demo generator produced an event after the end of the window")
-    tables.products_table(items).to_csv(out / "products.csv", index=False)
+    catalog_table = tables.products_table(items)
+    planted = texts.motivations(frame, tastes, orders)
+    reviews, notes = texts.client_texts(rng_text, frame, planted, orders, order_items, catalog_table, START, END)
+    catalog_table.to_csv(out / "products.csv", index=False)
+    reviews.to_csv(out / "reviews.csv", index=False)
+    notes.to_csv(out / "client_notes.csv", index=False)
     crm.to_csv(out / "customers.csv", index=False)
     orders.drop(columns="_user").to_csv(out / "orders.csv", index=False)
     order_items.to_csv(out / "order_items.csv", index=False)
@@ -85,8 +92,10 @@ def generate(out_dir: str | Path, size: str = "full", seed: int = 0, progress: b
     tp.to_csv(out / "truth_products.csv", index=False)
     tc = pd.concat([frame[["customer_id", "gender", "age_group", "location_country"]], tastes.table()], axis=1)
     tc.to_csv(out / "truth_customers.csv", index=False)
+    planted.to_csv(out / "truth_motivations.csv", index=False)
     counts = {"products": len(items), "customers": len(crm), "orders": len(orders), "order_items": len(order_items),
-              "interactions": len(inter), "sessions": len(log.sessions),
+              "interactions": len(inter), "sessions": len(log.sessions), "reviews": len(reviews),
+              "client_notes": len(notes),
               "interactions_by_type": {k: int(v) for k, v in inter["interaction_type"].value_counts().sort_index()
                                        .items()}}
     doc = _truth_doc(seed, size, items, coll, priors, counts)
