@@ -33,9 +33,11 @@ MODELS = [
     ("mblightgcn", {"factors": 4, "epochs": 5, "batch_size": 8, "validate": False}, "Serpent"),
     ("mclmr:mbmf", {"factors": 4, "epochs": 5, "batch_size": 8, "validate": False, "k_users": 2, "k_items": 2},
      "Serpent"),
+    ("lmmrec:mbmf", {"factors": 4, "epochs": 5, "batch_size": 8, "validate": False, "profile": "labels"},
+     "Serpent"),
 ]
 IDS = ["pop", "pop-segment", "itemknn", "als", "ease", "content-attributes", "sasrec", "hybrid-linear",
-       "hybrid-stacked", "mbmf", "mblightgcn", "mclmr"]
+       "hybrid-stacked", "mbmf", "mblightgcn", "mclmr", "lmmrec"]
 
 
 def boutique() -> Dataset:

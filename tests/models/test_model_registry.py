@@ -15,6 +15,7 @@ SMALL = {"als": {"factors": 4, "regularization": 1.0}, "bpr": {"factors": 4, "it
          "mbmf": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False},
          "mblightgcn": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False},
          "mclmr": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False, "k_users": 3, "k_items": 3},
+         "lmmrec": {"factors": 4, "epochs": 3, "batch_size": 32, "validate": False, "profile": "labels"},
          "hybrid": {"samples": 8, "refine_steps": 2,
                     "component_params": {"collaborative": {"factors": 4, "regularization": 1.0}}}}
 
@@ -27,7 +28,7 @@ def boutique():
 def test_every_registered_name_resolves_to_its_class():
     assert set(MODELS) == {"pop", "pop-recent", "pop-segment", "content-visual", "content-text", "content-attributes",
                            "itemknn", "als",
-                           "bpr", "ease", "hybrid", "sasrec", "cammsr", "mbmf", "mblightgcn", "mclmr"}
+                           "bpr", "ease", "hybrid", "sasrec", "cammsr", "mbmf", "mblightgcn", "mclmr", "lmmrec"}
     for name in MODELS:
         cls = model_class(name)
         assert issubclass(cls, Recommender)

@@ -21,7 +21,7 @@ from vendome.models.multibehavior import behavior_counts, fold_in
 from vendome.models.stacking import ITEM_FEATURES, ContextFeatures
 from vendome.training.sequences import Sequences
 
-MULTI_BEHAVIOR = ("mbmf", "mblightgcn", "mclmr")   # fold-in solves her tables again: not the trained ones
+MULTI_BEHAVIOR = ("mbmf", "mblightgcn", "mclmr", "lmmrec")   # fold-in solves her tables again: not the trained ones
 R1, R2, N1, E1, W1 = range(5)       # Serpent ring, Halo ring, Serpent pendant, Serpent earrings, Tourbillon watch
 HOUR = 3600
 
