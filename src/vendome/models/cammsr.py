@@ -81,6 +81,7 @@ class CAMMSRConfig(SASRecConfig):
     swap_views: tuple[str, ...] = field(default_factory=tuple)
     maturity: bool = False                  # the gate reads how much history a piece has (0 = a new piece)
     id_dropout: float = 0.0                 # share of pieces whose ID is hidden per batch, as if new (DropoutNet)
+    new_as_negatives: bool = True           # pieces without a training event stay in the training softmax
 
 
 # ---------------------------------------------------------------------------------------------- item tokens
@@ -369,8 +370,10 @@ class CAMMSRNet(nn.Module):
         h, _, q = self.embed(items, catalog=catalog)
         states = self.encode(items, gaps, tokens=h)
         real = targets > 0
-        out = {"rec": weighted_cross_entropy(states[real] @ self.catalog(catalog)[0].T, targets[real] - 1,
-                                             weights[real])}                                        # (6)
+        logits = states[real] @ self.catalog(catalog)[0].T
+        if not self.cfg.new_as_negatives:   # a piece nobody has met yet is not a "no": left out, it is not learnt
+            logits = logits.masked_fill(self.bucket[1:] == 0, float("-inf"))   # as one, through its unique copy
+        out = {"rec": weighted_cross_entropy(logits, targets[real] - 1, weights[real])}             # (6)
         if self.cat_head is not None:
             out["cat"] = self.category_loss(q[real], items[real])                                  # (4)
         if self.swapping:
@@ -445,6 +448,9 @@ class CAMMSR(SASRec):
     maturity:         the gate reads how much history each piece has (log2 of its training events, 0 = new).
     id_dropout:       share of pieces shown as new (ID hidden) in each training batch, so launches, which the ID
                       knows nothing of, are scored from their look and copy (DropoutNet, Volkovs et al. 2017).
+    new_as_negatives: keep pieces without any training event in the training softmax. Off by default: always a
+                      negative and never a positive, a launch already in the catalog is learnt as "never this one"
+                      through its own copy and picture (on the demo, launches then ranked 3,036th of 3,204).
     behavior_tokens:  a behavior-type embedding per step, as in SASRec.
     The rest are SASRec's (network size, training budget, validation, seed, threads).
     """
@@ -459,7 +465,7 @@ class CAMMSR(SASRec):
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
                  swap_within_category: bool = True, norm: str = "layernorm", maturity: bool = True,
-                 id_dropout: float = 0.2, behavior_tokens: bool = False,
+                 id_dropout: float = 0.2, new_as_negatives: bool = False, behavior_tokens: bool = False,
                  epochs: int = 200,
                  max_minutes: float | None = None, patience: int = 10, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 0.0, validate: bool = True, max_validation_users: int | None = 10000,
@@ -491,6 +497,7 @@ class CAMMSR(SASRec):
         self.norm = norm
         self.maturity = maturity
         self.id_dropout = id_dropout
+        self.new_as_negatives = new_as_negatives
 
     def fit(self, data: Dataset) -> Self:
         super().fit(data)
@@ -525,7 +532,8 @@ class CAMMSR(SASRec):
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
                            swap_views=swap_views, maturity=self.maturity,
-                           id_dropout=self.id_dropout if views else 0.0)   # ID only: nothing else to read
+                           id_dropout=self.id_dropout if views else 0.0,   # ID only: nothing else to read
+                           new_as_negatives=self.new_as_negatives)
         self.modalities_, self.experts_ = ("id", *views), experts
         counts = np.bincount(data.interactions["item"].to_numpy(), minlength=data.n_items)
         return CAMMSRNet(cfg, content, attributes, categories, neighbours, counts)
