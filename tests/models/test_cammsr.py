@@ -249,7 +249,7 @@ def test_serving_reuses_the_catalog_table_until_training_resumes(fitted):
 
 
 # ------------------------------------------------------------------------------------------------ new pieces
-def launch_ranks(id_dropout: float, maturity: bool) -> np.ndarray:
+def launch_ranks(id_dropout: float, maturity: bool, new_as_negatives: bool = False) -> np.ndarray:
     """Each look's last piece gets no event at all (a launch); the rank of her look's launch among every piece she
     has not seen, for each client."""
     data, _, look = two_sense_boutique(per_look=8, length=5)
@@ -257,7 +257,7 @@ def launch_ranks(id_dropout: float, maturity: bool) -> np.ndarray:
     inter = data.interactions
     data = data.with_interactions(inter[~inter["item"].isin(launches)])
     model = CAMMSR(epochs=25, modalities="image,text", id_dropout=id_dropout, maturity=maturity,
-                   **FAST).fit(data)
+                   new_as_negatives=new_as_negatives, **FAST).fit(data)
     users = np.flatnonzero([len(s) > 0 for s in model.sequences_.items])
     scores = model.score(users)
     ranks = []
@@ -275,6 +275,12 @@ def test_a_launch_is_scored_from_its_look_and_copy_when_ids_are_hidden_in_traini
     # her look has 7 pieces and a launch; the launch should come before the other looks' pieces
     assert np.mean(with_dropout < 10) > 0.8
     assert with_dropout.mean() < without.mean()
+
+
+def test_a_launch_kept_as_a_training_negative_is_learnt_as_never_recommended():
+    left_out = launch_ranks(id_dropout=0.3, maturity=True)
+    kept = launch_ranks(id_dropout=0.3, maturity=True, new_as_negatives=True)
+    assert kept.mean() > 1.5 * left_out.mean(), (kept.mean(), left_out.mean())
 
 
 def test_a_new_piece_is_explained_as_new(boutique):
