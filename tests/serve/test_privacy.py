@@ -30,6 +30,7 @@ from vendome.workspace import Workspace
 RENAME = {"c1": "client-serpent-0001", "c2": "client-halo-0002", "c3": "client-watch-0003"}
 HER, SISTER, COLD = RENAME["c1"], RENAME["c2"], "client-new-0004"
 HER_ORDER = "order-serpent-0001"
+HER_REVIEW, HER_NOTE = "review-serpent-0001", "note-serpent-0001"
 PRODUCTS = ["R1", "R2", "N1", "E1", "W1"]
 LIVE_EVENTS = [  # what the website sends after ingestion: hers, and her sister's
     {"customer_id": HER, "product_id": "N1", "interaction_type": "add_to_wishlist", "timestamp": "2026-01-11T10:00:00Z",
@@ -53,7 +54,14 @@ def boutique(without_her: bool = False) -> dict[str, pd.DataFrame]:
                                           "order_id": [HER_ORDER, HER_ORDER, "order-halo-0002"],
                                           "product_id": ["N1", "R2", "E1"], "quantity": [1, 1, 1],
                                           "unit_price": [5200.0, 3100.0, 2800.0]})
+    tables["reviews"] = pd.DataFrame({"review_id": [HER_REVIEW, "review-halo-0002"], "customer_id": [HER, SISTER],
+                                      "product_id": ["N1", "E1"], "timestamp": ["2026-01-08", "2026-01-09"],
+                                      "text": ["A gift for my mother, she only wears gold.", "Lovely earrings."]})
+    tables["client_notes"] = pd.DataFrame({"note_id": [HER_NOTE], "customer_id": [HER], "timestamp": ["2026-01-07"],
+                                           "text": ["Anniversary in March; no diamonds."]})
     if without_her:
+        tables["reviews"] = tables["reviews"][tables["reviews"]["customer_id"] != HER]
+        tables["client_notes"] = tables["client_notes"][tables["client_notes"]["customer_id"] != HER]
         tables["customers"] = tables["customers"][tables["customers"]["customer_id"] != HER]
         tables["interactions"] = tables["interactions"][tables["interactions"]["customer_id"] != HER]
         tables["orders"] = tables["orders"][tables["orders"]["customer_id"] != HER]
@@ -120,10 +128,11 @@ def test_opting_back_in_ends_the_opt_out(ws: Workspace):
 
 # ------------------------------------------------------------------------------------------------ erasure
 def test_after_erasure_no_table_holds_her_id_or_her_orders(ws: Workspace):
-    her_values = [HER, HER_ORDER, "sess-serpent-0001"]
-    assert set(cells_equal_to(ws, her_values)) == {  # before: she is everywhere
+    her_values = [HER, HER_ORDER, "sess-serpent-0001", HER_REVIEW, HER_NOTE]
+    assert set(cells_equal_to(ws, her_values)) == {  # before: she is everywhere, what she wrote included
         "customers.customer_id", "orders.customer_id", "orders.order_id", "order_items.order_id",
-        "interactions.customer_id", "event_log.customer_id", "event_log.session_id", "consent.customer_id"}
+        "interactions.customer_id", "event_log.customer_id", "event_log.session_id", "consent.customer_id",
+        "reviews.customer_id", "reviews.review_id", "client_notes.customer_id", "client_notes.note_id"}
     erase_customer(ws, HER)
     assert cells_equal_to(ws, her_values) == {}
 
@@ -150,7 +159,8 @@ def test_erasure_removes_exactly_her_rows_and_keeps_everyone_elses(ws: Workspace
     report = erase_customer(ws, HER)
     assert report.found
     assert {k: v for k, v in report.rows.items() if v} == {
-        "customers": 1, "orders": 1, "order_items": 2, "interactions": 4, "event_log": 1, "consent": 1}
+        "customers": 1, "orders": 1, "order_items": 2, "interactions": 4, "event_log": 1, "consent": 1,
+        "reviews": 1, "client_notes": 1}
     after = {name: len(df) for name, df in store.read_tables(ws).items()}
     removed = {name: n for name, n in report.rows.items() if name != "customers"}   # her customers row: a tombstone
     assert after == {name: n - removed.get(name, 0) for name, n in before.items()}

@@ -582,15 +582,15 @@ def _without_erased(ws: Workspace, tables: dict[str, pd.DataFrame]) -> tuple[dic
     if not erased:
         return tables, 0
     ids: set[str] = set()
-    for name in ("customers", "orders", "interactions"):
-        if name in tables and "customer_id" in tables[name]:
-            ids |= set(tables[name]["customer_id"].astype(str))
+    for df in tables.values():              # every table that names a customer: what she wrote included
+        if "customer_id" in df:
+            ids |= set(df["customer_id"].astype(str))
     gone = {c for c in ids if store.erasure_receipt(ws, c) in erased}
     if not gone:
         return tables, 0
     out = dict(tables)
-    for name in ("customers", "orders", "interactions"):
-        if name in out and "customer_id" in out[name]:
+    for name in out:
+        if "customer_id" in out[name]:
             out[name] = out[name][~out[name]["customer_id"].astype(str).isin(gone)].reset_index(drop=True)
     if "order_items" in out and "orders" in tables:
         orders = tables["orders"]
