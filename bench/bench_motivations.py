@@ -12,7 +12,7 @@ are committed; the texts are read from ../shared at run time. Scores are micro p
 
 Throughput is texts per minute of new extractions (no cache); with --workspace the cost of a full demo catalog run
 (every product's copy) is measured on a sample of its descriptions and extrapolated. Each backend runs in this
-process one after the other on the same texts. Writes bench/out/motivations.json and motivations.png.
+process one after the other on the same texts. Writes bench/out/motivations_<backends>.json and .png.
 """
 
 from __future__ import annotations
@@ -133,9 +133,10 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.processor()}",
               "threads": args.threads, "results": results}
-    (OUT / "motivations.json").write_text(json.dumps(report, indent=1))
-    plot(results, OUT / "motivations.png")
-    print(f"wrote {OUT / 'motivations.json'} and motivations.png")
+    stem = "motivations_" + "_".join(r["backend"].replace(":", "-") for r in results)
+    (OUT / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    plot(results, OUT / f"{stem}.png")
+    print(f"wrote {OUT / stem}.json and .png")
 
 
 if __name__ == "__main__":

@@ -239,8 +239,11 @@ app.add_typer(motivations_app, name="motivations")
 
 @motivations_app.command("extract")
 def motivations_extract(
-        input_path: Annotated[Path, typer.Option("--input", "-i", help='JSONL, one {"id": ..., "text": ...} a line')],
-        output: Annotated[Path, typer.Option("--output", "-o", help="JSONL of {id, positive, negative, backend}")],
+        input_path: Annotated[Path | None, typer.Option("--input", "-i", help='JSONL, one {"id": ..., "text": ...} '
+                                                         "a line; without it, every review, client note and "
+                                                         "product description of the workspace")] = None,
+        output: Annotated[Path, typer.Option("--output", "-o", help="JSONL of {id, positive, negative, backend}")]
+        = Path("motivations.jsonl"),
         backend: Annotated[str, typer.Option(help="rules | local | openai")] = "rules",
         model: Annotated[str | None, typer.Option(help="local: qwen2.5-0.5b, qwen2.5-1.5b or a .gguf path; "
                                                         "openai: the server's model name")] = None,
@@ -251,13 +254,20 @@ def motivations_extract(
                                             "(cache/motivations), so an interrupted run resumes.")] = True) -> None:
     """Positive and negative motivations of each text, with the rule lexicon or a language model."""
     from vendome.features.llm import LLMError
-    from vendome.motivations.extract import InputError, MotivationCache, extract_file, make_extractor
+    from vendome.motivations.extract import (
+        InputError,
+        MotivationCache,
+        extract_file,
+        make_extractor,
+        workspace_texts,
+    )
 
     try:
+        items = None if input_path else workspace_texts(Workspace(workspace))
         extractor = make_extractor(backend, model=model, base_url=base_url, threads=threads)
         store = MotivationCache(Workspace(workspace).root / "cache" / "motivations") if cache else None
-        summary = extract_file(input_path, output, extractor, cache=store)
-    except (InputError, LLMError, ValueError, FileNotFoundError) as err:
+        summary = extract_file(input_path, output, extractor, cache=store, items=items)
+    except (InputError, LLMError, ValueError, FileNotFoundError) as err:   # no store: FileNotFoundError
         _fail(f"motivations: {err}\nnothing was written to {output}")
     rate = summary["extracted"] / summary["seconds"] * 60 if summary["seconds"] and summary["extracted"] else 0.0
     typer.echo(f"{summary['texts']} texts -> {summary['output']} ({summary['backend']}"

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -201,3 +202,30 @@ def test_cli_openai_backend_talks_to_a_real_server(tmp_path):
     assert result.exit_code == 0, result.output
     line = json.loads(out.read_text())
     assert line["positive"] == ["special occasion", "gift"] and line["backend"] == "openai" and line["model"] == "tiny"
+
+
+def test_cli_without_input_reads_every_text_of_the_workspace(tmp_path):
+    from helpers import tiny_tables
+    from vendome.data.ingest import ingest_tables
+
+    tables = tiny_tables()
+    tables["customers"] = tables["customers"].assign(registration_date="2025-06-01", location_country="FR",
+                                                     last_active_date="2026-01-10")
+    customer = str(tables["interactions"]["customer_id"].iloc[0])
+    product = str(tables["products"]["product_id"].iloc[0])
+    tables["reviews"] = pd.DataFrame({"review_id": ["R1"], "customer_id": [customer], "product_id": [product],
+                                      "timestamp": ["2026-01-08"], "title": ["Perfect"],
+                                      "text": ["A gift for my mother; she only wears rose gold."]})
+    tables["client_notes"] = pd.DataFrame({"note_id": ["N1"], "customer_id": [customer],
+                                           "timestamp": ["2026-01-07"], "text": ["No diamonds, please."]})
+    ws = tmp_path / "ws"
+    ingest_tables(tables, ws)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["motivations", "extract", "-w", str(ws), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = {x["id"]: x for x in map(json.loads, out.read_text().splitlines())}
+    assert lines["review:R1"]["positive"] == ["gift", "rose gold"]
+    assert lines["note:N1"]["negative"] == ["diamonds"]
+    assert any(key.startswith("product:") for key in lines) or "description" not in tables["products"]
+    missing = CliRunner().invoke(app, ["motivations", "extract", "-w", str(tmp_path / "nowhere"), "-o", str(out)])
+    assert missing.exit_code == 1 and "nothing was written" in missing.output

@@ -266,11 +266,35 @@ def read_inputs(path: str | Path) -> list[tuple[str | int, str]]:
     return out
 
 
-def extract_file(input_path: str | Path, output_path: str | Path, extractor: Extractor,
-                 cache: MotivationCache | None = None, progress: bool = True) -> dict:
-    """Every input line's motivations to `output_path` (JSONL), written to a temporary file and moved into place at
-    the end, so an interrupted run leaves no half-written output (its finished texts are in the cache)."""
-    items = read_inputs(input_path)
+def workspace_texts(ws) -> list[tuple[str, str]]:
+    """Every text of a workspace's store: ("review:<review_id>", title + text), ("note:<note_id>", text) and
+    ("product:<product_id>", description), in that order."""
+    from vendome.data import store
+
+    tables = store.read_tables(ws)
+    out: list[tuple[str, str]] = []
+    reviews = tables.get("reviews")
+    if reviews is not None:
+        titles = reviews["title"].fillna("").astype(str) if "title" in reviews else [""] * len(reviews)
+        out += [(f"review:{i}", f"{t}. {x}" if t else str(x))
+                for i, t, x in zip(reviews["review_id"], titles, reviews["text"], strict=True)]
+    notes = tables.get("client_notes")
+    if notes is not None:
+        out += [(f"note:{i}", str(x)) for i, x in zip(notes["note_id"], notes["text"], strict=True)]
+    products = tables["products"]
+    if "description" in products:
+        out += [(f"product:{i}", str(x)) for i, x in zip(products["product_id"], products["description"], strict=True)
+                if isinstance(x, str) and x.strip()]
+    return out
+
+
+def extract_file(input_path: str | Path | None, output_path: str | Path, extractor: Extractor,
+                 cache: MotivationCache | None = None, progress: bool = True,
+                 items: list[tuple[str | int, str]] | None = None) -> dict:
+    """Every input line's motivations (or those of `items`) to `output_path` (JSONL), written to a temporary file
+    and moved into place at the end, so an interrupted run leaves no half-written output (its finished texts are in
+    the cache)."""
+    items = read_inputs(input_path) if items is None else items
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     start, cached, dropped = time.perf_counter(), 0, 0
