@@ -272,7 +272,8 @@ def motivations_extract(
     rate = summary["extracted"] / summary["seconds"] * 60 if summary["seconds"] and summary["extracted"] else 0.0
     typer.echo(f"{summary['texts']} texts -> {summary['output']} ({summary['backend']}"
                f"{', ' + summary['model'] if summary['model'] else ''}): {summary['extracted']} extracted, "
-               f"{summary['cached']} from the cache, {summary['dropped_labels']} labels outside the taxonomy dropped, "
+               f"{summary['cached']} from the cache, {summary['failed']} without a usable answer (marked \"error\"), "
+               f"{summary['dropped_labels']} labels outside the taxonomy dropped, "
                f"{summary['seconds']:.1f} s" + (f", {rate:.0f} texts a minute" if rate else ""))
 
 

@@ -229,3 +229,28 @@ def test_cli_without_input_reads_every_text_of_the_workspace(tmp_path):
     assert any(key.startswith("product:") for key in lines) or "description" not in tables["products"]
     missing = CliRunner().invoke(app, ["motivations", "extract", "-w", str(tmp_path / "nowhere"), "-o", str(out)])
     assert missing.exit_code == 1 and "nothing was written" in missing.output
+
+
+def test_a_reply_cut_off_in_a_repetition_loop_is_salvaged():
+    looping = '{"reasoning": "too large", "positive": ["fit", "armhole", "armhole", "armhole", "arm'
+    with ScriptedServer([looping] * 3) as server:
+        extractor = LLMExtractor(OpenAIChat(server.base_url, "m", response_format=False))
+        pos, neg = extractor.extract("text")
+        temperatures = [r["json"]["temperature"] for r in server.requests]
+    assert (pos, neg) == (["fit"], []) and extractor.last_dropped == ["armhole"]
+    assert extractor.last_reasoning.startswith("(salvaged")
+    assert temperatures[0] == 0.0 and temperatures[1] > 0          # the re-asks are not greedy repeats
+
+
+def test_a_text_without_a_usable_answer_is_marked_and_the_batch_goes_on(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "text": f"text {i}"} for i in range(3)])
+    out = tmp_path / "out.jsonl"
+    script = [answer(["fit"], []), "I cannot answer that.", "Still no.", answer(["gift"], [])]
+    with ScriptedServer(script) as server:
+        extractor = LLMExtractor(OpenAIChat(server.base_url, "m", response_format=False), retries=1)
+        summary = extract_file(path, out, extractor, cache=MotivationCache(tmp_path / "c"), progress=False)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["positive"] for x in lines] == [["fit"], [], ["gift"]]
+    assert "no usable JSON" in lines[1]["error"] and "error" not in lines[0]
+    assert summary["failed"] == 1 and summary["extracted"] == 2
+    assert len(MotivationCache(tmp_path / "c")) == 2                  # the failure is tried again next time

@@ -33,6 +33,14 @@ class LLMError(RuntimeError):
     """The model could not be reached or gave no usable reply; the message says which backend, model and why."""
 
 
+class LLMReplyError(LLMError):
+    """The model answered, but no reply held a usable JSON object; `last_reply` is its last answer."""
+
+    def __init__(self, message: str, last_reply: str = "") -> None:
+        super().__init__(message)
+        self.last_reply = last_reply
+
+
 @dataclass
 class ChatResult:
     text: str
@@ -102,20 +110,21 @@ class LLMBackend(ABC):
 
     def chat_json(self, messages: list[dict], *, schema: dict | None = None, max_tokens: int = 256, retries: int = 2,
                   timeout: float = 30.0) -> dict:
-        """A dict from the model, re-asking with the parse error up to `retries` times. `timeout` bounds the whole
-        exchange, retries included, so a caller with a deadline can pass what it has left."""
+        """A dict from the model, re-asking with the parse error up to `retries` times (the first ask at temperature 0,
+        the re-asks warmer, since a greedy decoder stuck in a loop would only repeat itself). `timeout` bounds the
+        whole exchange, retries included, so a caller with a deadline can pass what it has left."""
         deadline = time.monotonic() + timeout
         convo = [dict(m) for m in messages]
         if not any("json" in str(m.get("content", "")).lower() for m in convo):
             convo.append({"role": "system", "content": _json_instruction(schema)})
         last_text, last_error = "", ""
-        for _attempt in range(retries + 1):
+        for attempt in range(retries + 1):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LLMError(f"{self.name} ({self.model}): no usable JSON within {timeout:.1f}s"
                                + (f"; last error: {last_error}; last reply: {_excerpt(last_text)!r}" if last_text
                                   else ""))
-            result = self.chat(convo, max_tokens=max_tokens, temperature=0.0, timeout=remaining,
+            result = self.chat(convo, max_tokens=max_tokens, temperature=min(1.0, 0.3 * attempt), timeout=remaining,
                                json_schema=schema or JSON_OBJECT)
             last_text = result.text
             try:
@@ -127,8 +136,8 @@ class LLMBackend(ABC):
             convo += [{"role": "assistant", "content": result.text},
                       {"role": "user", "content": f"That reply could not be used ({last_error}). "
                                                   + _json_instruction(schema)}]
-        raise LLMError(f"{self.name} ({self.model}): no usable JSON after {retries + 1} attempt(s): {last_error}; "
-                       f"last reply: {_excerpt(last_text)!r}")
+        raise LLMReplyError(f"{self.name} ({self.model}): no usable JSON after {retries + 1} attempt(s): "
+                            f"{last_error}; last reply: {_excerpt(last_text)!r}", last_text)
 
 
 class OpenAIChat(LLMBackend):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -24,7 +25,7 @@ from typing import Protocol
 
 from tqdm.auto import tqdm
 
-from vendome.features.llm import LLMBackend, LLMError
+from vendome.features.llm import LLMBackend, LLMError, LLMReplyError
 from vendome.motivations.rules import RuleExtractor
 from vendome.motivations.taxonomy import LABELS, MOTIVATIONS, canonical
 
@@ -78,11 +79,12 @@ class Motivations:
     dropped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cached: bool = False
+    error: str = ""
 
     def line(self) -> dict:
-        """The output line: {"id", "positive", "negative", "backend", ...}."""
-        out = {k: v for k, v in asdict(self).items() if k != "cached"}
-        return out
+        """The output line: {"id", "positive", "negative", "backend", ...}, with "error" when the model gave no
+        usable answer for this text."""
+        return {k: v for k, v in asdict(self).items() if k != "cached" and (k != "error" or v)}
 
 
 class Extractor(Protocol):
@@ -111,10 +113,16 @@ class LLMExtractor:
         return convo + [{"role": "user", "content": " ".join(str(text).split())[:2000]}]
 
     def extract(self, text: str) -> tuple[list[str], list[str]]:
-        reply = self.llm.chat_json(self.messages(text), schema=SCHEMA, max_tokens=self.max_tokens,
-                                   retries=self.retries, timeout=self.timeout)
-        self.last_reasoning = str(reply.get("reasoning", ""))[:300]
         self.last_dropped = []
+        try:
+            reply = self.llm.chat_json(self.messages(text), schema=SCHEMA, max_tokens=self.max_tokens,
+                                       retries=self.retries, timeout=self.timeout)
+        except LLMReplyError as exc:                  # a reply cut off by max_tokens, often in a repetition loop
+            reply = salvage(exc.last_reply)
+            if reply is None:
+                raise
+            reply["reasoning"] = "(salvaged from a truncated reply) " + reply["reasoning"]
+        self.last_reasoning = str(reply.get("reasoning", ""))[:300]
         lists = []
         for key in ("positive", "negative"):
             values = reply.get(key) or []
@@ -126,11 +134,26 @@ class LLMExtractor:
             for value in values:
                 label = canonical(value)
                 if label is None:
-                    self.last_dropped.append(str(value))
+                    if str(value) not in self.last_dropped:
+                        self.last_dropped.append(str(value))
                 elif label not in labels:
                     labels.append(label)
             lists.append(labels[:MAX_ITEMS])
         return lists[0], lists[1]
+
+
+_LIST = re.compile(r'"(positive|negative)"\s*:\s*\[([^\]]*)')
+_ITEM = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def salvage(text: str) -> dict | None:
+    """The complete labels of a JSON reply cut short (no closing brackets), or None when it has no list at all."""
+    found = {key: _ITEM.findall(body) for key, body in _LIST.findall(text or "")}
+    if not found:
+        return None
+    reasoning = re.search(r'"reasoning"\s*:\s*"((?:[^"\\]|\\.)*)"', text or "")
+    return {"reasoning": reasoning.group(1) if reasoning else "", "positive": found.get("positive", []),
+            "negative": found.get("negative", [])}
 
 
 def make_extractor(backend: str, model: str | None = None, base_url: str | None = None, threads: int = 2
@@ -206,8 +229,9 @@ class MotivationCache:
 
 def extract_all(items: Iterable[tuple[str | int, str]], extractor: Extractor, cache: MotivationCache | None = None,
                 progress: bool = True, total: int | None = None) -> Iterator[Motivations]:
-    """Motivations of each (id, text), from the cache when it has them. A text the model cannot answer after its
-    retries raises LLMError naming the id, after everything before it was cached."""
+    """Motivations of each (id, text), from the cache when it has them. A text whose replies stay unusable after
+    the retries comes back empty with its `error` (not cached, so a later run tries it again); a failure of the
+    backend itself (unreachable, server error) raises LLMError naming the id, after everything before was cached."""
     backend = extractor.name
     bar = tqdm(items, total=total, desc=f"motivations ({backend})", unit="text", disable=not progress)
     for item_id, text in bar:
@@ -220,6 +244,10 @@ def extract_all(items: Iterable[tuple[str | int, str]], extractor: Extractor, ca
         start = time.perf_counter()
         try:
             positive, negative = extractor.extract(text)
+        except LLMReplyError as exc:
+            yield Motivations(item_id, [], [], backend, extractor.model, seconds=round(time.perf_counter() - start, 3),
+                              error=str(exc))
+            continue
         except LLMError as exc:
             raise LLMError(f"id {item_id!r}: {exc}") from exc
         found = Motivations(item_id, positive, negative, backend, extractor.model,
@@ -297,19 +325,21 @@ def extract_file(input_path: str | Path | None, output_path: str | Path, extract
     items = read_inputs(input_path) if items is None else items
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    start, cached, dropped = time.perf_counter(), 0, 0
+    start, cached, dropped, failed = time.perf_counter(), 0, 0, 0
     fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             for found in extract_all(items, extractor, cache, progress=progress, total=len(items)):
                 cached += found.cached
                 dropped += len(found.dropped)
+                failed += bool(found.error)
                 out.write(json.dumps(found.line(), ensure_ascii=False) + "\n")
         os.replace(tmp, output_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     seconds = time.perf_counter() - start
-    return {"texts": len(items), "cached": cached, "extracted": len(items) - cached, "dropped_labels": dropped,
+    return {"texts": len(items), "cached": cached, "extracted": len(items) - cached - failed, "failed": failed,
+            "dropped_labels": dropped,
             "seconds": round(seconds, 2), "backend": extractor.name, "model": extractor.model,
             "output": str(output_path)}
