@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from common import OUT, shared_folder
-from vendome.motivations.extract import extract_all, make_extractor
+from vendome.motivations.extract import MotivationCache, extract_all, make_extractor
 from vendome.motivations.scoring import score
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "motivations" / "fixtures" / "reviews_labelled.json"
@@ -48,15 +48,18 @@ def run_backend(spec: str, texts: dict[str, str], args) -> tuple[dict[str, tuple
     start = time.perf_counter()
     extractor = make_extractor(backend, model=model or args.model, base_url=args.base_url, threads=args.threads)
     load_s = time.perf_counter() - start
-    found, seconds, dropped = {}, [], 0
-    for m in extract_all(list(texts.items()), extractor, cache=None, progress=True, total=len(texts)):
+    found, seconds, dropped, failed = {}, [], 0, 0
+    cache = MotivationCache(OUT / "motivation_bench_cache") if args.resume else None
+    for m in extract_all(list(texts.items()), extractor, cache=cache, progress=True, total=len(texts)):
         found[m.id] = (m.positive, m.negative)
         seconds.append(m.seconds)
         dropped += len(m.dropped)
+        failed += bool(m.error)
     total = float(np.sum(seconds))
     info = {"backend": spec, "model": extractor.model, "load_s": round(load_s, 1), "texts": len(texts),
             "seconds": round(total, 1), "s_per_text_median": round(float(np.median(seconds)), 3),
-            "texts_per_minute": round(60 * len(texts) / total, 1) if total else None, "dropped_labels": dropped}
+            "texts_per_minute": round(60 * len(texts) / total, 1) if total else None, "dropped_labels": dropped,
+            "failed_texts": failed}
     if args.workspace:
         info["catalog"] = catalog_cost(extractor, args)
     return found, info
@@ -113,6 +116,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workspace", default=None, help="the demo workspace: measure the catalog cost too")
     ap.add_argument("--catalog-sample", type=int, default=20)
+    ap.add_argument("--resume", action="store_true", help="keep each answer (with its seconds) in "
+                    "bench/out/motivation_bench_cache, so a run cut short continues where it stopped")
     args = ap.parse_args()
     fixture = json.loads(FIXTURE.read_text())
     gold = {"labels": fixture["labels"], "holdout": fixture["holdout"]["labels"]}
