@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from serve.copies import trained_service
 from vendome.data import store
+from vendome.motivations.taxonomy import LABELS
 from vendome.pipeline import train
 from vendome.rules import Request
 from vendome.rules.audit import Auditor
@@ -177,6 +178,11 @@ def test_staff_find_a_client_and_read_her_profile_and_journey_with_the_key_only(
     assert profile["behaviors"] == mine["behavior"].value_counts().to_dict()
     assert profile["consent"]["personalised"] is True and "email" not in profile
     assert set(profile["observed"]["categories"]) <= set(svc.data.products["category"])
+    texts = svc.data.texts
+    noted = str(svc.data.customers["customer_id"].iloc[int(texts.loc[texts["kind"] == "note", "user"].iloc[0])])
+    told = client.get(f"/v1/customers/{noted}", headers=staff).json()["motivations"]
+    assert told["backend"] == "rules" and told["texts"] >= 1 and told["loves"]       # every note names her metal
+    assert set(told["loves"]) | set(told["avoids"]) <= set(LABELS)
     journey = client.get(f"/v1/customers/{cid}/journey?limit=5", headers=staff).json()
     assert journey["events"] == len(mine) and len(journey["steps"]) == min(5, len(mine))
     assert [s["at"] for s in journey["steps"]] == sorted(s["at"] for s in journey["steps"])

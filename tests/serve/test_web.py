@@ -105,6 +105,9 @@ def test_a_sales_associate_finds_a_client_and_reads_her_journey_and_recommendati
     page.locator("#recs .card").first.wait_for()
     page.wait_for_load_state("networkidle")
     assert page.locator("#client-title").inner_text() == f"Client {client}"
+    told = svc.motivations(svc.data.user_index[client])
+    row = page.locator("#profile dt", has_text="She told us").locator("xpath=following-sibling::dd[1]").inner_text()
+    assert row == "—" if not told["loves"] + told["avoids"] else all(x in row for x in told["loves"] + told["avoids"])
     steps = page.locator("#journey li")
     assert steps.count() > 0
     recs = page.locator("#recs .card")

@@ -258,6 +258,13 @@ class ConsentState(BaseModel):
     marketing: bool | None = Field(None, description="marketing e-mails, from the CRM export")
 
 
+class StatedMotivations(BaseModel):
+    loves: list[str] = Field(default_factory=list, description="reasons to buy, most mentioned first")
+    avoids: list[str] = Field(default_factory=list, description="reasons against")
+    texts: int = Field(0, description="her reviews and notes they were read from")
+    backend: str = Field("rules", description="what read them: the rule lexicon here")
+
+
 class CustomerProfile(CustomerSummary):
     gender: str | None = None
     age_group: str | None = None
@@ -266,6 +273,8 @@ class CustomerProfile(CustomerSummary):
     price_band: PriceBand | None = Field(None, description="the tiers her lists stay within (None: not enough "
                                                            "events yet)")
     behaviors: dict[str, int] = Field(default_factory=dict, description="her events by behavior")
+    motivations: StatedMotivations = Field(default_factory=StatedMotivations,
+                                           description="what she told us, from her reviews and her associates' notes")
     lifetime_value: float | None = None
     orders: float | None = None
     consent: ConsentState

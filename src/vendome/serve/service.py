@@ -233,6 +233,7 @@ class Recommendations:
                                                                                        N_TIERS - 1))}
         counts = mine["behavior"].value_counts().to_dict() if len(mine) else {}
         marketing = row.get("marketing_consent")
+        motivations = self.motivations(u)
         return {**self._customer_summary(u, self._last_seen()[u]),
                 "gender": _text(row.get("gender")), "age_group": _text(row.get("age_group")),
                 "stated": {"categories": _split(row.get("preferred_categories")),
@@ -242,10 +243,29 @@ class Recommendations:
                              "materials": top("material"), "collections": top("collection")},
                 "price_band": band,
                 "behaviors": {str(k): int(v) for k, v in counts.items()},
+                "motivations": motivations,
                 "lifetime_value": _number(row.get("lifetime_value")), "orders": _number(row.get("total_orders")),
                 "consent": {"personalised": str(customer_id) not in self._opted_out,
                             "marketing": None if marketing is None or pd.isna(marketing)
                             else str(marketing).strip().lower() not in ("false", "0", "no", "")}}
+
+    def motivations(self, u: int) -> dict:
+        """What she told us, read from her reviews and her associates' notes by the rule lexicon (deterministic,
+        instant; an LLM pass is a batch job, `vendome motivations extract`): labels by how often they come up."""
+        from collections import Counter
+
+        from vendome.motivations.rules import RuleExtractor
+
+        texts = self.data.texts
+        mine = texts.loc[texts["user"].to_numpy() == u, "text"] if len(texts) else []
+        loves, avoids = Counter(), Counter()
+        rules = RuleExtractor()
+        for text in mine:
+            positive, negative = rules.extract(str(text))
+            loves.update(positive)
+            avoids.update(negative)
+        return {"loves": [x for x, _ in loves.most_common(6)], "avoids": [x for x, _ in avoids.most_common(4)],
+                "texts": len(mine), "backend": rules.name}
 
     def journey(self, customer_id: str, limit: int = 50) -> dict:
         """Her last `limit` events in time order (oldest first), each with the piece's card facts."""

@@ -18,10 +18,17 @@ async function log(item, type, label) {
   } catch (e) { say(e.message, true); }
 }
 
+function told(m) {
+  if (!m || (!m.loves.length && !m.avoids.length)) return "—";
+  const parts = [m.loves.length ? `loves ${m.loves.join(", ")}` : "", m.avoids.length ? `avoids ${m.avoids.join(", ")}` : ""];
+  return `${parts.filter(Boolean).join("; ")} (from ${m.texts} review${m.texts === 1 ? "" : "s"} and notes)`;
+}
+
 function profile(p) {
   const rows = [["Segment", p.segment], ["City", [p.city, p.country].filter(Boolean).join(", ")],
     ["Says she prefers", [...p.stated.categories, ...p.stated.materials].join(", ") || "—"],
     ["Her events show", [...p.observed.categories, ...p.observed.materials].join(", ") || "—"],
+    ["She told us", told(p.motivations)],
     ["Price tiers", p.price_band ? `${p.price_band.lowest} to ${p.price_band.highest} (0 entry, 3 top)` : "not yet known"],
     ["Personalisation", p.consent.personalised ? "on" : "off (she opted out)"],
     ["Marketing e-mails", p.consent.marketing === null ? "unknown" : p.consent.marketing ? "yes" : "no"],
