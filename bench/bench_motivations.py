@@ -89,11 +89,10 @@ def plot(results: list[dict], path: Path) -> None:
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
     names = [r["backend"] for r in results]
     width = 0.13
-    bars = [("labels", "precision"), ("labels", "recall"), ("labels", "f1"), ("holdout", "precision"),
-            ("holdout", "recall"), ("holdout", "f1")]
+    bars = [(subset, metric) for subset in results[0]["scores"] for metric in ("precision", "recall", "f1")]
     for k, (subset, metric) in enumerate(bars):
         vals = [r["scores"][subset]["all"][metric] for r in results]
-        ax.bar(np.arange(len(names)) + (k - 2.5) * width, vals, width, label=f"{subset} {metric}",
+        ax.bar(np.arange(len(names)) + (k - (len(bars) - 1) / 2) * width, vals, width, label=f"{subset} {metric}",
                hatch="//" if subset == "holdout" else None)
     ax.set_xticks(np.arange(len(names)), names, rotation=15)
     ax.set_ylim(0, 1)
@@ -116,11 +115,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workspace", default=None, help="the demo workspace: measure the catalog cost too")
     ap.add_argument("--catalog-sample", type=int, default=20)
+    ap.add_argument("--only", choices=["labels", "holdout"], help="score one set (a quicker throughput run)")
     ap.add_argument("--resume", action="store_true", help="keep each answer (with its seconds) in "
                     "bench/out/motivation_bench_cache, so a run cut short continues where it stopped")
     args = ap.parse_args()
     fixture = json.loads(FIXTURE.read_text())
     gold = {"labels": fixture["labels"], "holdout": fixture["holdout"]["labels"]}
+    if args.only:
+        gold = {args.only: gold[args.only]}
     texts = review_texts([k for subset in gold.values() for k in subset])
     specs = [s for s in args.backends.split(",") if s] + (["openai"] if args.base_url else [])
     results = []
@@ -129,12 +131,10 @@ def main() -> None:
         info["scores"] = {subset: score(found, labels) for subset, labels in gold.items()}
         info["answers"] = {k: {"positive": p, "negative": n} for k, (p, n) in found.items()}
         results.append(info)
-        s = info["scores"]
-        print(f"{spec:<24} labels P {s['labels']['all']['precision']:.3f} R {s['labels']['all']['recall']:.3f} "
-              f"F1 {s['labels']['all']['f1']:.3f} | holdout P {s['holdout']['all']['precision']:.3f} "
-              f"R {s['holdout']['all']['recall']:.3f} F1 {s['holdout']['all']['f1']:.3f} | "
-              f"{info['texts_per_minute']} texts/min" + (f" | catalog {info['catalog']['full_catalog_minutes']} min"
-                                                         if "catalog" in info else ""), flush=True)
+        scores = " | ".join(f"{subset} P {v['all']['precision']:.3f} R {v['all']['recall']:.3f} F1 {v['all']['f1']:.3f}"
+                            for subset, v in info["scores"].items())
+        print(f"{spec:<24} {scores} | {info['texts_per_minute']} texts/min"
+              + (f" | catalog {info['catalog']['full_catalog_minutes']} min" if "catalog" in info else ""), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.processor()}",
               "threads": args.threads, "results": results}
