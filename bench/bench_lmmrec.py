@@ -21,7 +21,7 @@ import argparse
 import json
 import time
 
-from common import OUT, seeds
+from common import OUT, print_tables, seeds
 from vendome.data.store import load_dataset
 from vendome.evaluate.run import run_protocol
 from vendome.pipeline import parse_settings, peak_memory_mb
@@ -56,23 +56,7 @@ def main() -> None:
             pairs.append((f"lmmrec:{base}", name))
     report = run_protocol(data, specs, "temporal", seeds=seeds(args.seeds), test_days=args.test_days, pairs=pairs)
     print(f"\ndemo boutique with texts: {len(data.texts)} texts, temporal split, seeds {args.seeds}\n")
-    print("| model | HR@10 | NDCG@10 | NDCG@20 | fit s | NDCG@10 per seed |")
-    print("|---|---|---|---|---|---|")
-    for name, e in report["models"].items():
-        if "error" in e:
-            print(f"| {name} | failed: {e['error']} |")
-            continue
-        per_seed = ", ".join(f"{v:.4f}" for v in e["seeds"].values())
-        print(f"| {name} | {e['hr@10']:.4f} | {e['ndcg@10']:.4f} | {e['ndcg@20']:.4f} | {e['fit_seconds']:.0f} | "
-              f"{per_seed} |")
-    print("\n| a | b | NDCG@10 a / b | relative | Wilcoxon p |")
-    print("|---|---|---|---|---|")
-    for row in report["significance"]["pairs"]:
-        if "error" in row:
-            print(f"| {row['a']} | {row['b']} | {row['error']} |")
-            continue
-        a, b = report["models"][row["a"]]["ndcg@10"], report["models"][row["b"]]["ndcg@10"]
-        print(f"| {row['a']} | {row['b']} | {a:.4f} / {b:.4f} | {100 * (a / b - 1):+.1f}% | {row['wilcoxon_p']:.2g} |")
+    print_tables(report, ("hr@10", "ndcg@10", "ndcg@20"))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s, peak memory {peak_memory_mb():.0f} MB")
     stem = f"lmmrec_demo_{args.bases.replace(',', '_')}" + ("_noise" if noises else "")
     out = OUT / f"{stem}.json"

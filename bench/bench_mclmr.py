@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import OUT, seeds, shared_folder, workspace
+from common import OUT, print_tables, seeds, shared_folder, workspace
 from vendome.evaluate.run import run_protocol
 from vendome.models import make_model
 from vendome.pipeline import parse_settings, peak_memory_mb, training_data
@@ -103,24 +103,7 @@ def main() -> None:
                 epochs.setdefault(key, []).append((len(h.epoch_seconds), float(np.median(h.epoch_seconds)),
                                                    h.best_epoch + 1))
     print(f"\n{args.dataset}: {protocol} protocol, seeds {args.seeds}, settings {settings}\n")
-    print("| model | HR@10 | NDCG@10 | HR@20 | NDCG@20 | fit s | NDCG@10 per seed |")
-    print("|---|---|---|---|---|---|---|")
-    for name, e in report["models"].items():
-        if "error" in e:
-            print(f"| {name} | failed: {e['error']} |")
-            continue
-        per_seed = ", ".join(f"{v:.4f}" for v in e["seeds"].values())
-        print(f"| {name} | {e['hr@10']:.4f} | {e['ndcg@10']:.4f} | {e['hr@20']:.4f} | {e['ndcg@20']:.4f} | "
-              f"{e['fit_seconds']:.0f} | {per_seed} |")
-    print("\n| a | b | NDCG@10 a / b | relative | Wilcoxon p |")
-    print("|---|---|---|---|---|")
-    for row in report["significance"]["pairs"]:
-        if "error" in row:
-            print(f"| {row['a']} | {row['b']} | {row['error']} |")
-            continue
-        a, b = report["models"][row["a"]]["ndcg@10"], report["models"][row["b"]]["ndcg@10"]
-        print(f"| {row['a']} | {row['b']} | {a:.4f} / {b:.4f} | {100 * (a / b - 1):+.1f}% | "
-              f"{row['wilcoxon_p']:.2g} |")
+    print_tables(report)
     print("\nepochs run, median seconds per epoch, best epoch (per fit, in order):")
     for key, runs in epochs.items():
         print(f"  {key}: " + "; ".join(f"{n} epochs, {s:.1f} s/epoch, best {b}" for n, s, b in runs))

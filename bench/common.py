@@ -34,3 +34,25 @@ def workspace(name: str) -> Workspace:
 
 def seeds(text: str) -> tuple[int, ...]:
     return tuple(int(s) for s in text.split(",") if s)
+
+
+def print_tables(report: dict, metrics: tuple[str, ...] = ("hr@10", "ndcg@10", "hr@20", "ndcg@20")) -> None:
+    """A `run_protocol` report as two markdown tables: the models (means of the seeds, fit seconds, NDCG@10 per
+    seed) and the paired tests (relative NDCG@10, Wilcoxon p)."""
+    print("| model | " + " | ".join(m.upper() for m in metrics) + " | fit s | NDCG@10 per seed |")
+    print("|---|" + "---|" * (len(metrics) + 2))
+    for name, e in report["models"].items():
+        if "error" in e:
+            print(f"| {name} | failed: {e['error']} |")
+            continue
+        per_seed = ", ".join(f"{v:.4f}" for v in e["seeds"].values())
+        values = " | ".join(f"{e[m]:.4f}" for m in metrics)
+        print(f"| {name} | {values} | {e['fit_seconds']:.0f} | {per_seed} |")
+    print("\n| a | b | NDCG@10 a / b | relative | Wilcoxon p |")
+    print("|---|---|---|---|---|")
+    for row in report["significance"]["pairs"]:
+        if "error" in row:
+            print(f"| {row['a']} | {row['b']} | {row['error']} |")
+            continue
+        a, b = report["models"][row["a"]]["ndcg@10"], report["models"][row["b"]]["ndcg@10"]
+        print(f"| {row['a']} | {row['b']} | {a:.4f} / {b:.4f} | {100 * (a / b - 1):+.1f}% | {row['wilcoxon_p']:.2g} |")

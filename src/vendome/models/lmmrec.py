@@ -37,7 +37,7 @@ from torch import nn
 
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
-from vendome.models.multibehavior import BASES, BehaviorGraphs, BehaviorNet, MultiBehaviorModel, shared_settings
+from vendome.models.multibehavior import BehaviorGraphs, BehaviorNet, PluginModel, shared_settings
 from vendome.motivations.taxonomy import LABELS
 
 PAIRS = [("+", x) for x in LABELS] + [("-", x) for x in LABELS]
@@ -193,7 +193,7 @@ class LMMRecNet(nn.Module):
         return loss
 
 
-class LMMRec(MultiBehaviorModel):
+class LMMRec(PluginModel):
     """Motivation-aware plug-in over a base model (`base`: mbmf or mblightgcn); the module docstring has the formulas.
 
     extractor:        "rules" (default, deterministic), "local" (embedded GGUF) or "openai" (a served model), with
@@ -204,9 +204,7 @@ class LMMRec(MultiBehaviorModel):
     The rest are the base's (multibehavior.MultiBehaviorModel).
     """
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"lmmrec:{self.base}"
+    plugin = "lmmrec"
 
     def __init__(self, base: str = "mbmf", extractor: str = "rules", extractor_model: str | None = None,
                  motivation_cache: str | None = None, profile: str = "text", text_model: str = "minilm",
@@ -234,14 +232,6 @@ class LMMRec(MultiBehaviorModel):
         self.cl_rows = cl_rows
         self.noise = noise
         self.layers = layers
-
-    def base_model(self) -> MultiBehaviorModel:
-        """The unwrapped base estimator with the same settings (what `lmmrec:<base>` is compared with)."""
-        if self.base not in BASES:
-            raise ValueError(f"lmmrec: unknown base {self.base!r}; valid: {', '.join(BASES)}")
-        cls = BASES[self.base]
-        own = self.get_params()
-        return cls(**{k: own[k] for k in cls._param_names()})
 
     def prepare(self, data: Dataset, graphs: BehaviorGraphs) -> None:
         from vendome.motivations.extract import MotivationCache, make_extractor

@@ -50,11 +50,10 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
 from vendome.models.multibehavior import (
-    BASES,
     SHORT,
     BehaviorGraphs,
     BehaviorNet,
-    MultiBehaviorModel,
+    PluginModel,
     shared_settings,
 )
 
@@ -190,7 +189,7 @@ class MCLMRNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- estimator
-class MCLMR(MultiBehaviorModel):
+class MCLMR(PluginModel):
     """Causal multi-behavior plug-in over a base model (`base`: mbmf or mblightgcn); the module docstring has the
     formulas.
 
@@ -204,10 +203,7 @@ class MCLMR(MultiBehaviorModel):
     The rest are the base's (multibehavior.MultiBehaviorModel).
     """
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        """The registry name, "mclmr:<base>": the workspace stores and serves it under this name."""
-        return f"mclmr:{self.base}"
+    plugin = "mclmr"
 
     def __init__(self, base: str = "mbmf", k_users: int = 16, k_items: int = 16, moe: bool = True,
                  evidence: bool = True, gate_bias: float = 2.0, adjustment: str = "backdoor",
@@ -230,14 +226,6 @@ class MCLMR(MultiBehaviorModel):
         self.same_stratum_weight = same_stratum_weight
         self.cl_rows = cl_rows
         self.layers = layers
-
-    def base_model(self) -> MultiBehaviorModel:
-        """The unwrapped base estimator with the same settings (what `mclmr:<base>` is compared with)."""
-        if self.base not in BASES:
-            raise ValueError(f"mclmr: unknown base {self.base!r}; valid: {', '.join(BASES)}")
-        cls = BASES[self.base]
-        own = self.get_params()
-        return cls(**{k: own[k] for k in cls._param_names()})
 
     def prepare(self, data: Dataset, graphs: BehaviorGraphs) -> None:
         if self.adjustment not in ADJUSTMENTS:

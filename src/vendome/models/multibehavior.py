@@ -401,6 +401,27 @@ class MBLightGCN(MultiBehaviorModel):
 BASES: dict[str, type[MultiBehaviorModel]] = {"mbmf": MBMF, "mblightgcn": MBLightGCN}
 
 
+class PluginModel(MultiBehaviorModel):
+    """A plug-in wrapped around a base of BASES (`mclmr:<base>`, `lmmrec:<base>`): its registry name and the
+    unwrapped base it is compared with. Subclasses set `plugin` and store `base`."""
+
+    plugin = "plugin"
+    base: str
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The registry name, "<plugin>:<base>": the workspace stores and serves it under this name."""
+        return f"{self.plugin}:{self.base}"
+
+    def base_model(self) -> MultiBehaviorModel:
+        """The unwrapped base estimator with the same settings (what `<plugin>:<base>` is compared with)."""
+        if self.base not in BASES:
+            raise ValueError(f"{self.plugin}: unknown base {self.base!r}; valid: {', '.join(BASES)}")
+        cls = BASES[self.base]
+        own = self.get_params()
+        return cls(**{k: own[k] for k in cls._param_names()})
+
+
 def shared_settings(arguments: dict) -> dict:
     """The MultiBehaviorModel settings among a subclass's __init__ arguments (its `locals()`)."""
     return {k: arguments[k] for k in MultiBehaviorModel._param_names()}
