@@ -36,12 +36,15 @@ def generate(out_dir: Path, size: Annotated[str, typer.Option(help="small | full
 
 @app.command()
 def ingest(src: Path, workspace: WorkspaceOpt = Path("workspace"),
-           max_problems: Annotated[int, typer.Option(help="Problems listed at most.")] = 50) -> None:
+           max_problems: Annotated[int, typer.Option(help="Problems listed at most.")] = 50,
+           database_url: Annotated[str | None, typer.Option(
+               help="PostgreSQL store, e.g. postgresql://user@host/db?schema=paris (default: $VENDOME_DATABASE_URL, "
+                    "else the workspace's DuckDB file).")] = None) -> None:
     """Validate a folder of contract files and write them to the workspace store (all or nothing)."""
     from vendome.data.ingest import ValidationError, ingest_folder
 
     try:
-        summary = ingest_folder(src, Workspace(workspace), max_problems=max_problems)
+        summary = ingest_folder(src, Workspace(workspace, database_url=database_url), max_problems=max_problems)
     except ValidationError as err:
         _fail(f"ingestion of {src} refused; the workspace is unchanged.\n{err}")
     except FileNotFoundError as err:

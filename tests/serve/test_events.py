@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data.pgserver import pg_url, pg_workspace  # noqa: F401  (fixtures)
 from helpers import tiny_tables
 from vendome.data import store
 from vendome.data.dataset import Dataset
@@ -36,9 +37,11 @@ def contract_tables() -> dict[str, pd.DataFrame]:
     return tables
 
 
-@pytest.fixture
-def ws(tmp_path: Path):
-    ws = Workspace(tmp_path / "ws")
+@pytest.fixture(params=["duckdb", "postgres"])
+def ws(request, tmp_path: Path):
+    """The same behaviour from both stores: the DuckDB file and a PostgreSQL schema."""
+    ws = Workspace(tmp_path / "ws") if request.param == "duckdb" else \
+        pg_workspace(tmp_path / "ws", request.getfixturevalue("pg_url"))
     ingest_tables(contract_tables(), ws, source="test")
     yield ws
     store.writer(ws).close()
@@ -54,13 +57,21 @@ def run_python(code: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, **kwargs)
 
 
+def child_env(ws: Workspace) -> dict[str, str]:
+    """The environment that points a child process at the same store (PostgreSQL: through the database URL)."""
+    return {**os.environ, "VENDOME_DATABASE_URL": ws.database_url} if ws.postgres else dict(os.environ)
+
+
 # ------------------------------------------------------------------------------------------------ durability
 def test_an_acknowledged_event_is_in_the_store_for_a_new_process(ws: Workspace, log: EventLog):
     [event_id] = log.append([{**VIEW, "session_id": "s-42", "interaction_duration": 12.5}])
     log.close()  # the service stops: the file is free for the next process
+    connect = (f"import psycopg; con = psycopg.connect({ws.conninfo!r}); "
+               f"con.execute('SET search_path TO {ws.schema}')" if ws.postgres else
+               f"import duckdb; con = duckdb.connect({str(ws.db)!r}, read_only=True)")
     reader = run_python(f"""
-import duckdb, json
-con = duckdb.connect({str(ws.db)!r}, read_only=True)
+import json
+{connect}
 rows = con.execute("SELECT interaction_id, customer_id, product_id, interaction_type, session_id, "
                    "interaction_duration FROM event_log").fetchall()
 print(json.dumps(rows))
@@ -82,7 +93,8 @@ time.sleep(120)
 
 def kill_after_append(ws: Workspace) -> str:
     """A child process appends one event and is SIGKILLed as soon as append returns; returns the event id."""
-    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(ws.root)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(ws.root)], stdout=subprocess.PIPE, text=True,
+                             env=child_env(ws))
     try:
         event_id = child.stdout.readline().strip()
         os.kill(child.pid, signal.SIGKILL)
@@ -95,7 +107,8 @@ def kill_after_append(ws: Workspace) -> str:
 
 def test_an_event_survives_a_kill_right_after_append_returns(ws: Workspace):
     event_id = kill_after_append(ws)
-    assert ws.db.with_name(ws.db.name + ".wal").exists()  # never checkpointed: only the committed WAL holds it
+    if not ws.postgres:
+        assert ws.db.with_name(ws.db.name + ".wal").exists()  # never checkpointed: only the committed WAL holds it
     found = EventLog(ws).for_customer("c3")
     assert found["interaction_id"].tolist() == [event_id]
     assert found["interaction_type"].tolist() == ["add_to_wishlist"]
@@ -215,3 +228,15 @@ def test_a_log_opened_without_known_ids_can_read_but_not_append(ws: Workspace, l
     assert len(reader) == 1
     with pytest.raises(RuntimeError, match="pass customers= and products="):
         reader.append([VIEW])
+
+
+# ------------------------------------------------------------------------------------------------ sequence numbers
+def test_sequence_numbers_grow_and_since_seq_returns_what_came_after(log: EventLog):
+    first = log.append([VIEW, VIEW])
+    mark = log.last_seq()
+    later = log.append([{**VIEW, "interaction_type": "click"}])
+    news = log.since_seq(mark)
+    assert news["interaction_id"].tolist() == later and news["seq"].tolist() == [mark + 1]
+    assert log.since_seq(0)["interaction_id"].tolist() == first + later
+    assert log.since_seq(0, limit=2)["seq"].is_monotonic_increasing and len(log.since_seq(0, limit=2)) == 2
+    assert log.since_seq(log.last_seq()).empty

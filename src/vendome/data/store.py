@@ -1,4 +1,5 @@
-"""The workspace store: validated contract tables in one DuckDB file (`Workspace(ws).db`).
+"""The workspace store: validated contract tables in one DuckDB file (`Workspace(ws).db`), or in PostgreSQL when the
+workspace has a database URL (`vendome.data.postgres`, same functions, same guarantees; see `Workspace`).
 
 Ingestion replaces the whole set at once: a new DuckDB file is built next to the old one and moved over it with
 `os.replace`, so a crash or a power cut leaves the previous store intact and readers never see half a dataset.
@@ -25,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import duckdb
 import numpy as np
@@ -50,8 +51,9 @@ def _ws(ws: Workspace | str | Path) -> Workspace:
 
 
 def _missing(ws: Workspace) -> StoreNotFoundError:
+    where = f"schema {ws.schema!r} of {_safe_url(ws)}" if ws.postgres else str(ws.db)
     return StoreNotFoundError(
-        f"no Vendome store at {ws.db}: run `vendome ingest DIR --workspace {ws.root}` "
+        f"no Vendome store at {where}: run `vendome ingest DIR --workspace {ws.root}` "
         f"or `vendome demo --workspace {ws.root}` first")
 
 
@@ -63,6 +65,11 @@ def _connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyCon
         yield con
     finally:
         con.close()
+
+
+def _safe_url(ws: Workspace) -> str:
+    """The database URL without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", ws.database_url or "")
 
 
 def _reader(ws: Workspace) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
@@ -118,6 +125,10 @@ def write_tables(ws: Workspace | str | Path, tables: dict[str, pd.DataFrame], me
     meta["counts"] = {name: int(len(df)) for name, df in tables.items()}
     meta["content_hash"] = content_hash(tables)
     meta["contract_version"] = CONTRACT_VERSION
+    if ws.postgres:
+        from vendome.data import postgres
+        postgres.replace_tables(ws, tables, meta)
+        return meta
 
     tmp = ws.root / f".{ws.db.name}.{uuid.uuid4().hex}.tmp"
     with _released(ws):  # a live writer of this process would keep the old file open through the swap
@@ -188,6 +199,13 @@ def _fsync(path: Path) -> None:
 def read_tables(ws: Workspace | str | Path) -> dict[str, pd.DataFrame]:
     """The contract tables in the store (dates as UTC datetimes; embeddings with a float32 `vector` column)."""
     ws = _ws(ws)
+    if ws.postgres:
+        from vendome.data import postgres
+        with postgres.reading(ws) as con:
+            out = postgres.read_contract(con, ws.schema)
+        if "products" not in out:
+            raise _missing(ws)
+        return out
     out: dict[str, pd.DataFrame] = {}
     with _reader(ws) as con:
         present = set(_tables_in(con))
@@ -222,6 +240,12 @@ def _stack(vectors: pd.Series) -> np.ndarray:
 def read_meta(ws: Workspace | str | Path) -> dict:
     """The ingestion record: source, ingested_at, counts, content_hash, contract_version."""
     ws = _ws(ws)
+    if ws.postgres:
+        from vendome.data import postgres
+        with postgres.reading(ws) as con:
+            if META_TABLE not in postgres.tables_in(con, ws.schema):
+                raise _missing(ws)
+            return postgres.read_meta(con)
     with _reader(ws) as con:
         if META_TABLE not in _tables_in(con):
             raise _missing(ws)
@@ -232,10 +256,15 @@ def read_product_embeddings(ws: Workspace | str | Path) -> dict[str, tuple[list[
     """Supplied embeddings per modality: (product ids, (n, d) float32 matrix, model name); {} when none."""
     ws = _ws(ws)
     out: dict[str, tuple[list[str], np.ndarray, str]] = {}
-    with _reader(ws) as con:
-        if "product_embeddings" not in _tables_in(con):
+    if ws.postgres:
+        if not has_table(ws, "product_embeddings"):
             return out
-        emb = _read_embeddings_frame(con)
+        emb = read_dataframe(ws, "product_embeddings")
+    else:
+        with _reader(ws) as con:
+            if "product_embeddings" not in _tables_in(con):
+                return out
+            emb = _read_embeddings_frame(con)
     for modality, group in emb.groupby("modality", sort=True):
         models = group["model"].dropna()
         model = str(models.mode().iloc[0]) if len(models) else "unknown"
@@ -273,6 +302,10 @@ def write_dataframe(ws: Workspace | str | Path, name: str, df: pd.DataFrame, mod
     if mode not in ("replace", "append"):
         raise ValueError(f"mode must be 'replace' or 'append', got {mode!r}")
     ws = _ws(ws).ensure()
+    if ws.postgres:
+        from vendome.data import postgres
+        postgres.write_frame(ws, name, df, mode)
+        return
     with _connect(ws.db) as con:
         con.register("_incoming", df.reset_index(drop=True))
         con.execute("BEGIN TRANSACTION")
@@ -290,6 +323,12 @@ def write_dataframe(ws: Workspace | str | Path, name: str, df: pd.DataFrame, mod
 def read_dataframe(ws: Workspace | str | Path, name: str) -> pd.DataFrame:
     """A table written by `write_dataframe` (or any table in the store); KeyError when it does not exist."""
     ws = _ws(ws)
+    if ws.postgres:
+        from vendome.data import postgres
+        with postgres.reading(ws) as con:
+            if name not in postgres.tables_in(con, ws.schema):
+                raise KeyError(f"no table {name!r} in schema {ws.schema!r} of {_safe_url(ws)}")
+            return postgres.read_named(con, name)
     with _reader(ws) as con:
         if name not in _tables_in(con):
             raise KeyError(f"no table {name!r} in {ws.db}")
@@ -298,23 +337,31 @@ def read_dataframe(ws: Workspace | str | Path, name: str) -> pd.DataFrame:
 
 def has_table(ws: Workspace | str | Path, name: str) -> bool:
     ws = _ws(ws)
+    if ws.postgres:
+        from vendome.data import postgres
+        with postgres.reading(ws) as con:
+            return name in postgres.tables_in(con, ws.schema)
     if not ws.db.exists():
         return False
     with _reader(ws) as con:
         return name in _tables_in(con)
 
 
-def rebuild(ws: Workspace | str | Path, keep: Callable[[str, list[str]], tuple[str, list] | None],
-            finish: Callable[[duckdb.DuckDBPyConnection, dict[str, int]], None] | None = None) -> dict[str, int]:
+def rebuild(ws: Workspace | str | Path, keep: Callable[[str, list[str], str], tuple[str, list] | None],
+            finish: Callable[[Any, dict[str, int]], None] | None = None) -> dict[str, int]:
     """Rewrite the whole store into a new file keeping only some rows, then swap it in atomically (as `write_tables`).
 
-    `keep(table, columns)` returns an SQL condition on the old table (aliased `t`; the old store is attached as `old`)
-    with its parameters, or None to copy the table whole; `finish(con, dropped)` may then add to the new store
-    before the swap. Returns `dropped`, the number of rows dropped per filtered table. A new file rather than
-    DELETEs because a deleted row's bytes stay in DuckDB's file (and its WAL) until overwritten: erasure must leave
-    nothing behind.
+    `keep(table, columns, old)` returns an SQL condition (`?` parameters) on a row of the table as it was (aliased
+    `t`), with its parameters, or None to copy the table whole; the condition names another table of the store as it
+    was by prefixing `old` (`f"{old}orders"`). `finish(con, dropped)` may then change the new store before the
+    swap. Returns `dropped`, the number of rows dropped per filtered table. A new file rather than DELETEs because a
+    deleted row's bytes stay in DuckDB's file (and its WAL) until overwritten: erasure must leave nothing behind.
+    On PostgreSQL: DELETEs in one transaction, then VACUUM FULL of the touched tables (`postgres.rebuild` says why).
     """
     ws = _ws(ws)
+    if ws.postgres:
+        from vendome.data import postgres
+        return postgres.rebuild(ws, keep, finish, refresh=_refreshed)
     if not ws.db.exists():
         raise _missing(ws)
     tmp = ws.root / f".{ws.db.name}.{uuid.uuid4().hex}.tmp"
@@ -336,7 +383,7 @@ def rebuild(ws: Workspace | str | Path, keep: Callable[[str, list[str]], tuple[s
                             "SELECT column_name FROM information_schema.columns WHERE table_catalog = 'old' "
                             "AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
                             [name]).fetchall()]
-                        rule = keep(name, columns)
+                        rule = keep(name, columns, "old.main.")
                         source = f'old.main."{name}"'
                         if rule is None:
                             con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM {source}')
@@ -367,15 +414,20 @@ def rebuild(ws: Workspace | str | Path, keep: Callable[[str, list[str]], tuple[s
 
 
 def _refresh_meta(con: duckdb.DuckDBPyConnection) -> None:
-    """Row counts and content hash of the rebuilt contract tables, so the ingestion record stays true."""
     meta = json.loads(con.execute(f"SELECT json FROM {META_TABLE}").fetchone()[0])
     present = set(_tables_in(con))
     tables = {name: _read_embeddings_frame(con) if name == "product_embeddings" else _df(con, f'SELECT * FROM "{name}"')
               for name in TABLE_NAMES if name in present}
+    con.execute(f"UPDATE {META_TABLE} SET json = ?", [json.dumps(_refreshed(tables, meta), sort_keys=True)])
+
+
+def _refreshed(tables: dict[str, pd.DataFrame], meta: dict) -> dict:
+    """Row counts and content hash of the rebuilt contract tables, so the ingestion record stays true."""
+    meta = dict(meta)
     meta["counts"] = {name: int(len(df)) for name, df in tables.items()}
     meta["content_hash"] = content_hash(tables)
     meta["rebuilt_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    con.execute(f"UPDATE {META_TABLE} SET json = ?", [json.dumps(meta, sort_keys=True)])
+    return meta
 
 
 def _quote(path: Path) -> str:
@@ -396,6 +448,8 @@ class Writer:
     one process per file: while a Writer is open, other processes cannot open the store (they can once `close()`
     or `released()` lets go of it). In this process, `read_tables` & co. read through the Writer's engine.
     """
+
+    row_order = "rowid"      # what the serving tables order ties by (DuckDB's implicit row id)
 
     def __init__(self, db: Path, busy_timeout: float = 5.0) -> None:
         self.db = db
@@ -477,17 +531,48 @@ def _busy(err: Exception) -> bool:
     return "Could not set lock" in text or "different configuration" in text
 
 
-_WRITERS: dict[Path, Writer] = {}
+_WRITERS: dict[Path | tuple[str, str], Any] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
 def writer(ws: Workspace | str | Path) -> Writer:
-    """The process-wide Writer of a workspace store (created on first use; opens the file on first write or read)."""
-    db = _ws(ws).db
+    """The process-wide Writer of a workspace store (created on first use; opens the file on first write or read).
+    On PostgreSQL, a `postgres.PgWriter` with the same methods (a connection pool that other processes may share)."""
+    ws = _ws(ws)
+    key = (ws.conninfo, ws.schema) if ws.postgres else ws.db
     with _WRITERS_LOCK:
-        if db not in _WRITERS:
-            _WRITERS[db] = Writer(db)
-        return _WRITERS[db]
+        if key not in _WRITERS:
+            if ws.postgres:
+                from vendome.data import postgres
+                _WRITERS[key] = postgres.PgWriter(ws)
+            else:
+                _WRITERS[key] = Writer(ws.db)
+        return _WRITERS[key]
+
+
+def create_table(con: Any, ddl: str) -> None:
+    """Create a serving table from its DDL on DuckDB; on PostgreSQL the migrations made it (nothing to do)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        con.execute(ddl)
+
+
+def serialize(con: Any, name: str) -> None:
+    """Make the writers of `name` commit one at a time: a PostgreSQL advisory lock held to the end of the
+    transaction; on DuckDB the process's one Writer already does."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        from vendome.data import postgres
+        postgres.serialize(con, name)
+
+
+def next_seq(con: Any, table: str, n: int) -> list[int]:
+    """The next `n` values of `table`'s `seq` column, to insert in this transaction; numbers become visible in
+    increasing order to every process (on PostgreSQL the table's identity sequence under `serialize`, on DuckDB one
+    more than the largest so far under the Writer's lock)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        [(last,)] = con.execute(f'SELECT coalesce(max(seq), 0) FROM "{table}"').fetchall()
+        return list(range(int(last) + 1, int(last) + 1 + n))
+    from vendome.data import postgres
+    return postgres.next_seq(con, table, n)
 
 
 def _live_writer(ws: Workspace) -> Writer | None:
@@ -534,7 +619,7 @@ def erasure_receipt(ws: Workspace | str | Path, customer_id: str) -> str:
 def erased_receipts(ws: Workspace | str | Path) -> set[str]:
     """The receipts of every customer erased from this workspace (empty before the first erasure)."""
     ws = _ws(ws)
-    if not ws.db.exists() or not has_table(ws, ERASURES):
+    if not has_table(ws, ERASURES):
         return set()
     return set(read_dataframe(ws, ERASURES)["subject"].astype(str))
 
@@ -577,5 +662,5 @@ class LoggedTable:
     def _ensure(self) -> None:
         if not self._ready:
             with self._writer.transaction() as con:
-                con.execute(self.ddl)
+                create_table(con, self.ddl)
             self._ready = True

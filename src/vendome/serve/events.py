@@ -6,10 +6,13 @@
 
 `append` validates the whole batch first (an invalid event names its index in the batch, the field, the value and
 what was expected, and nothing is written), then inserts it in one DuckDB transaction and returns only after the
-commit, which DuckDB makes durable by writing and fdatasync'ing its WAL: an acknowledged event survives a killed
-process and is read back by the next one. Writes go through the process's one `store.writer(ws)` connection under a
-lock (see `vendome.data.store.Writer` for why it stays open). Known ids are given by the caller, so the log never
-loads a dataset; events of customers or products it does not know are refused, as ingestion refuses them.
+commit, which DuckDB makes durable by writing and fdatasync'ing its WAL (PostgreSQL by its own WAL): an acknowledged
+event survives a killed process and is read back by the next one. Writes go through the process's one
+`store.writer(ws)` (see `vendome.data.store.Writer` for why it stays open); on PostgreSQL several processes (API
+replicas) append at once. Every event gets a sequence number `seq`, increasing in commit order across processes:
+`log.since_seq(n)` returns what others appended after the last number a process has seen (`log.last_seq()`). Known
+ids are given by the caller, so the log never loads a dataset; events of customers or products it does not know are
+refused, as ingestion refuses them.
 """
 
 from __future__ import annotations
@@ -39,10 +42,13 @@ CONTRACT_COLUMNS = ("interaction_id", "customer_id", "product_id", "interaction_
 _DDL = f"""CREATE TABLE IF NOT EXISTS {EVENT_TABLE} (
     interaction_id VARCHAR, customer_id VARCHAR, product_id VARCHAR, interaction_type VARCHAR,
     timestamp TIMESTAMPTZ, session_id VARCHAR, interaction_duration DOUBLE, device_type VARCHAR,
-    referrer_source VARCHAR, received_at TIMESTAMPTZ)"""
+    referrer_source VARCHAR, received_at TIMESTAMPTZ, seq BIGINT);
+ALTER TABLE {EVENT_TABLE} ADD COLUMN IF NOT EXISTS seq BIGINT;
+UPDATE {EVENT_TABLE} SET seq = rowid + 1 WHERE seq IS NULL"""   # DuckDB; PostgreSQL's table is a migration
 _SCHEMA = pa.schema([(name, pa.timestamp("us", tz="UTC") if name in ("timestamp", "received_at") else
                        pa.float64() if name == "interaction_duration" else pa.string())
-                      for name in (*CONTRACT_COLUMNS, "received_at")])
+                      for name in (*CONTRACT_COLUMNS, "received_at")]).append(pa.field("seq", pa.int64()))
+_COLUMNS = ", ".join(_SCHEMA.names)
 _TYPE_SPEC = INTERACTIONS.column("interaction_type")
 _SEPARATORS = re.compile(r"[\s\-]+")
 
@@ -236,16 +242,17 @@ class EventLog(store.LoggedTable):
         if not batch:
             return []
         ids = [f"ev_{uuid.uuid4().hex}" for _ in batch]
-        rows = [(i, e.customer_id, e.product_id, e.interaction_type, e.timestamp, e.session_id,
-                 e.interaction_duration, e.device_type, e.referrer_source, received) for i, e in zip(ids, batch,
-                                                                                                    strict=True)]
-        insert = f"INSERT INTO {EVENT_TABLE} ({', '.join(_SCHEMA.names)}) VALUES ({', '.join('?' * len(rows[0]))})"
+        insert = f"INSERT INTO {EVENT_TABLE} ({_COLUMNS}) VALUES ({', '.join('?' * len(_SCHEMA.names))})"
         with self._writer.transaction() as con:
             if not self._ready:
-                con.execute(_DDL)
-            if len(rows) == 1:
-                con.execute(insert, rows[0])
-            else:  # one columnar insert: 100 events cost about as much as 3 single ones
+                store.create_table(con, _DDL)
+            seqs = store.next_seq(con, EVENT_TABLE, len(batch))
+            rows = [(i, e.customer_id, e.product_id, e.interaction_type, e.timestamp, e.session_id,
+                     e.interaction_duration, e.device_type, e.referrer_source, received, seq)
+                    for i, e, seq in zip(ids, batch, seqs, strict=True)]
+            if len(rows) == 1 or not hasattr(con, "register"):
+                con.executemany(insert, rows)
+            else:  # DuckDB: one columnar insert, 100 events cost about as much as 3 single ones
                 con.register("_events", pa.Table.from_pylist(
                     [dict(zip(_SCHEMA.names, row, strict=True)) for row in rows], schema=_SCHEMA))
                 try:
@@ -269,6 +276,21 @@ class EventLog(store.LoggedTable):
         Dataset (`pd.concat([tables["interactions"], log.interactions()])`)."""
         return self._select("", [])[list(CONTRACT_COLUMNS)]
 
+    def since_seq(self, seq: int, limit: int | None = None) -> pd.DataFrame:
+        """Events with a sequence number above `seq` (at most `limit`), in sequence order: what other processes
+        appended since this one last looked. Numbers grow in commit order, so polling with the largest `seq` seen
+        never skips an event (an erasure removes her events and leaves a gap)."""
+        page = f" LIMIT {int(limit)}" if limit is not None else ""
+        self._ensure()
+        return self._writer.query(f"SELECT {_COLUMNS} FROM {EVENT_TABLE} WHERE seq > ? ORDER BY seq{page}",
+                                  [int(seq)])
+
+    def last_seq(self) -> int:
+        """The largest sequence number in the log (0 when it is empty): where a new reader starts."""
+        self._ensure()
+        with self._writer.reading() as con:
+            return int(con.execute(f"SELECT coalesce(max(seq), 0) FROM {EVENT_TABLE}").fetchone()[0])
+
     def __len__(self) -> int:
         self._ensure()
         with self._writer.reading() as con:
@@ -276,7 +298,7 @@ class EventLog(store.LoggedTable):
 
     def _select(self, where: str, params: list) -> pd.DataFrame:
         self._ensure()
-        return self._writer.query(f"SELECT * FROM {EVENT_TABLE} {where} ORDER BY received_at, rowid", params)
+        return self._writer.query(f"SELECT {_COLUMNS} FROM {EVENT_TABLE} {where} ORDER BY received_at, seq", params)
 
 
 def _as_time(t: datetime | str | float) -> datetime:

@@ -45,7 +45,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DDL = f"""CREATE TABLE IF NOT EXISTS {EXPOSURES} (
     exposure_id VARCHAR, experiment VARCHAR, arm VARCHAR, customer_id VARCHAR, placement VARCHAR,
-    product_ids VARCHAR[], shown_at TIMESTAMPTZ)"""
+    product_ids VARCHAR[], shown_at TIMESTAMPTZ)"""          # DuckDB; PostgreSQL's table is a migration
+_EXPOSURE_COLUMNS = "exposure_id, experiment, arm, customer_id, placement, product_ids, shown_at"
 
 
 def experiments_path(ws: Workspace) -> Path:
@@ -329,8 +330,8 @@ class ExperimentLog(store.LoggedTable):
         exposure_id = f"ex_{uuid.uuid4().hex}"
         with self._writer.transaction() as con:
             if not self._ready:
-                con.execute(_DDL)
-            con.execute(f"INSERT INTO {EXPOSURES} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                store.create_table(con, _DDL)
+            con.execute(f"INSERT INTO {EXPOSURES} ({_EXPOSURE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [exposure_id, experiment, arm, customer_id, placement, shown, _aware(shown_at)])
         self._ready = True
         return exposure_id
@@ -339,7 +340,8 @@ class ExperimentLog(store.LoggedTable):
         """The logged exposures (of one experiment), in the order they were shown."""
         self._ensure()
         where, params = ("WHERE experiment = ?", [experiment]) if experiment is not None else ("", [])
-        return self._writer.query(f"SELECT * FROM {EXPOSURES} {where} ORDER BY shown_at, rowid", params)
+        return self._writer.query(f"SELECT {_EXPOSURE_COLUMNS} FROM {EXPOSURES} {where} "
+                                  f"ORDER BY shown_at, {self._writer.row_order}", params)
 
 
 

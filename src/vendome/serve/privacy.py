@@ -8,14 +8,14 @@
 Erasure rebuilds the store into a new file without a single row about her (customers, her orders and their lines,
 interactions, the event log, consent, and any other table with a `customer_id`) and swaps it in atomically: on any
 error the old store is left as it was. A new file rather than DELETEs because DuckDB keeps a deleted row's bytes in
-its file until they are overwritten. Her row of `customers` becomes a tombstone (a random id, every other field
-empty) in the same place, so every other customer keeps her dense index and fitted models stay aligned with the
-store. What is kept is a receipt in `erasures`: a salted hash of the id (the
-workspace's secret salt), so the request can be proven without storing who made it. Each given model then forgets
-her per-customer state (`Recommender.forget`). The parameters a model learned from everyone (item factors,
-similarities, popularity) still hold her share of the aggregate until it is refitted on the erased store, which is
-why the report says `refit_required`: a model fitted on the erased store is the same as one fitted on data that
-never held her.
+its file until they are overwritten (on PostgreSQL: DELETEs in one transaction, then VACUUM FULL of the tables they
+touched; see `vendome.data.postgres.rebuild`). Her row of `customers` becomes a tombstone (a random id, every other
+field empty) in the same place, so every other customer keeps her dense index and fitted models stay aligned with
+the store. What is kept is a receipt in `erasures`: a salted hash of the id (the workspace's secret salt), so the
+request can be proven without storing who made it. Each given model then forgets her per-customer state
+(`Recommender.forget`). The parameters a model learned from everyone (item factors, similarities, popularity) still
+hold her share of the aggregate until it is refitted on the erased store, which is why the report says
+`refit_required`: a model fitted on the erased store is the same as one fitted on data that never held her.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class Consent:
     def _set(self, customer_id: str, opted_out: bool) -> None:
         customer_id = _customer_id(customer_id)
         with self._writer.transaction() as con:
-            con.execute(_CONSENT_DDL)
+            store.create_table(con, _CONSENT_DDL)
+            store.serialize(con, CONSENT_TABLE)  # two processes setting her choice at once leave one row
             con.execute(f"DELETE FROM {CONSENT_TABLE} WHERE customer_id = ?", [customer_id])
             con.execute(f"INSERT INTO {CONSENT_TABLE} VALUES (?, ?, ?)", [customer_id, opted_out, datetime.now(UTC)])
         self._ready = True
@@ -95,7 +96,7 @@ class Consent:
     def _ensure(self) -> None:
         if not self._ready:
             with self._writer.transaction() as con:
-                con.execute(_CONSENT_DDL)
+                store.create_table(con, _CONSENT_DDL)
             self._ready = True
 
 
@@ -136,18 +137,24 @@ def erase_customer(ws: Workspace | str | Path, customer_id: str, models: Iterabl
     receipt = erasure_receipt(ws, customer_id)
     erased_at = datetime.now(UTC)
 
-    def keep(table: str, columns: list[str]) -> tuple[str, list] | None:
+    in_place = ws.postgres  # PostgreSQL blanks her customers row in place (see record); DuckDB rewrites it
+
+    def keep(table: str, columns: list[str], old: str) -> tuple[str, list] | None:
+        if table == "customers" and in_place:
+            return None
         if "customer_id" in columns:
             return "CAST(t.customer_id AS VARCHAR) IS DISTINCT FROM ?", [customer_id]
         if table == "order_items":  # her order lines carry only the order id (ingestion keeps orders beside them)
-            return ("NOT EXISTS (SELECT 1 FROM old.main.orders AS o WHERE CAST(o.customer_id AS VARCHAR) = ? "
+            return (f"NOT EXISTS (SELECT 1 FROM {old}orders AS o WHERE CAST(o.customer_id AS VARCHAR) = ? "
                     "AND o.order_id = t.order_id)"), [customer_id]
         return None
 
     def record(con, dropped: dict[str, int]) -> None:
-        if "customers" in dropped and dropped["customers"]:
+        if in_place:
+            dropped["customers"] = _blank(con, customer_id)
+        elif dropped.get("customers"):
             _tombstone(con, customer_id)
-        con.execute(_ERASURE_DDL)
+        store.create_table(con, _ERASURE_DDL)
         con.execute(f"INSERT INTO {ERASURE_TABLE} VALUES (?, ?, ?)", [receipt, erased_at, sum(dropped.values())])
 
     rows = store.rebuild(ws, keep, finish=record)
@@ -171,6 +178,17 @@ def _tombstone(con, customer_id: str) -> None:
     con.execute("DROP TABLE customers")
     con.execute(f"CREATE TABLE customers AS SELECT {', '.join(select)} FROM old.main.customers",
                 {"id": customer_id, "tomb": f"{TOMBSTONE_PREFIX}{uuid.uuid4().hex}"})
+
+
+def _blank(con, customer_id: str) -> int:
+    """PostgreSQL: her `customers` row keeps its place (`_row`) and gets a random id and NULLs everywhere else; the
+    old row version is dead, and the VACUUM FULL that follows removes its bytes. Returns the rows blanked."""
+    columns = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'customers' AND column_name NOT IN ('customer_id', '_row')").fetchall()]
+    sets = "".join(f', "{c}" = NULL' for c in columns)
+    return len(con.execute(f"UPDATE customers SET customer_id = ?{sets} WHERE customer_id = ? RETURNING 1",
+                           [f"{TOMBSTONE_PREFIX}{uuid.uuid4().hex}", customer_id]).fetchall())
 
 
 def _user_to_forget(customer_id: str, models: list[Recommender], user_index: Mapping[str, int] | None) -> int | None:
