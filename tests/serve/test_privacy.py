@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data.pgserver import pg_url, pg_workspace  # noqa: F401  (fixtures)
 from helpers import tiny_tables
 from vendome.data import store
 from vendome.data.dataset import Dataset
@@ -69,9 +70,9 @@ def boutique(without_her: bool = False) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def workspace(root: Path, without_her: bool = False) -> Workspace:
-    """An ingested store with the live events (and her opt-out) recorded after ingestion."""
-    ws = Workspace(root)
+def workspace(root: Path, without_her: bool = False, url: str | None = None) -> Workspace:
+    """An ingested store with the live events (and her opt-out) recorded after ingestion (in PostgreSQL with `url`)."""
+    ws = Workspace(root) if url is None else pg_workspace(root, url)
     tables = boutique(without_her)
     ingest_tables(tables, ws, source="test")
     log = EventLog(ws, customers=tables["customers"]["customer_id"], products=PRODUCTS)
@@ -81,9 +82,9 @@ def workspace(root: Path, without_her: bool = False) -> Workspace:
     return ws
 
 
-@pytest.fixture
-def ws(tmp_path: Path):
-    ws = workspace(tmp_path / "ws")
+@pytest.fixture(params=["duckdb", "postgres"])
+def ws(request, tmp_path: Path):
+    ws = workspace(tmp_path / "ws", url=request.getfixturevalue("pg_url") if request.param == "postgres" else None)
     yield ws
     store.writer(ws).close()
 
@@ -98,11 +99,12 @@ def served_data(ws: Workspace) -> Dataset:
 def cells_equal_to(ws: Workspace, values: list[str]) -> dict[str, int]:
     """Per 'table.column', how many VARCHAR cells anywhere in the store equal one of `values`."""
     hits = {}
+    schema, text, among = ("current_schema()", "'text'", "= ANY(?)") if ws.postgres else ("'main'", "'VARCHAR'", "IN ?")
     with store.writer(ws).reading() as con:
         columns = con.execute("SELECT table_name, column_name FROM information_schema.columns "
-                              "WHERE table_schema = 'main' AND data_type = 'VARCHAR'").fetchall()
+                              f"WHERE table_schema = {schema} AND data_type = {text}").fetchall()
         for table, column in columns:
-            n = con.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}" IN ?', [values]).fetchone()[0]
+            n = con.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}" {among}', [values]).fetchone()[0]
             if n:
                 hits[f"{table}.{column}"] = n
     return hits
@@ -137,7 +139,13 @@ def test_after_erasure_no_table_holds_her_id_or_her_orders(ws: Workspace):
     assert cells_equal_to(ws, her_values) == {}
 
 
+def duckdb_file_only(ws: Workspace) -> None:
+    if ws.postgres:
+        pytest.skip("about the DuckDB file (tests/data/test_postgres.py covers PostgreSQL's rewrite)")
+
+
 def test_after_erasure_no_file_of_the_workspace_contains_her_id(ws: Workspace):
+    duckdb_file_only(ws)
     store.writer(ws).close()
     assert HER.encode() in ws.db.read_bytes()  # so that this test can see her at all
     erase_customer(ws, HER)
@@ -228,6 +236,7 @@ def test_nothing_changes_when_the_erasure_cannot_complete(ws: Workspace):
     data = served_data(ws)
     model = make_model("itemknn").fit(data)
     scores = model.score(np.arange(data.n_users))
+    duckdb_file_only(ws)
     store.writer(ws).close()
     files = {p.name: p.read_bytes() for p in ws.root.iterdir() if p.is_file()}
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; con = duckdb.connect({str(ws.db)!r}); "
@@ -258,6 +267,7 @@ def test_erasing_a_customer_the_store_never_held_records_the_request_only(ws: Wo
 
 
 def test_an_erased_store_can_be_read_by_a_new_process(ws: Workspace):
+    duckdb_file_only(ws)
     erase_customer(ws, HER)
     store.writer(ws).close()
     with duckdb.connect(str(ws.db), read_only=True) as con:
