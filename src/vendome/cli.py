@@ -95,15 +95,18 @@ def features(workspace: WorkspaceOpt = Path("workspace"), threads: ThreadsOpt = 
 @app.command()
 def train(model: str, workspace: WorkspaceOpt = Path("workspace"),
           set_: Annotated[list[str] | None, typer.Option("--set", help="Hyper-parameter key=value.")] = None,
-          seed: int | None = None, epochs: int | None = None, threads: ThreadsOpt = 2) -> None:
+          seed: int | None = None, epochs: int | None = None, threads: ThreadsOpt = 2,
+          nproc: Annotated[int, typer.Option(help="Data-parallel processes under torchrun (neural models); "
+                                                  "each gets threads // nproc threads.")] = 1) -> None:
     """Fit MODEL on all of the workspace's data and store it as the active version."""
     from vendome.pipeline import parse_settings
     from vendome.pipeline import train as train_job
 
     try:
         params = parse_settings(set_)
-        fitted, folder, seconds = train_job(Workspace(workspace), model, params, seed, epochs, threads=threads)
-    except (ValueError, FileNotFoundError) as err:
+        fitted, folder, seconds = train_job(Workspace(workspace), model, params, seed, epochs, threads=threads,
+                                            nproc=nproc)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
         _fail(str(err))
     typer.echo(f"trained {fitted!r} in {seconds:.1f} s -> {folder}")
 

@@ -78,10 +78,25 @@ def build_model(name: str, params: dict | None = None, seed: int | None = None, 
 
 
 def train(ws: Workspace, name: str, params: dict | None = None, seed: int | None = None, epochs: int | None = None,
-          threads: int = 1, data: Dataset | None = None):
-    """Fit a model on all of the workspace's data and store it as the active version."""
+          threads: int = 1, data: Dataset | None = None, nproc: int = 1):
+    """Fit a model on all of the workspace's data and store it as the active version.
+
+    nproc > 1: data-parallel training of a neural model in nproc processes under torchrun, threads // nproc
+    threads each (training/distributed.py); the data and its features are loaded once, here.
+    """
+    from vendome.training.distributed import check_model
+
+    model = build_model(name, params, seed, epochs, threads)   # an unknown model or parameter fails here, first
+    check_model(name, nproc)
     data = data if data is not None else training_data(ws, threads=threads)
-    model = build_model(name, params, seed, epochs, threads)
+    if nproc > 1:
+        from vendome.artifacts import load_model
+        from vendome.training.distributed import launch
+
+        report = launch(data, name, nproc, params=params, seed=seed, epochs=epochs,
+                        threads=max(1, threads // nproc), workspace=ws.root)
+        folder = Path(report["folder"])
+        return load_model(ws, name, folder.name)[0], folder, report["seconds"]
     t0 = time.perf_counter()
     model.fit(data)
     seconds = time.perf_counter() - t0

@@ -47,14 +47,6 @@ def test_long_journeys_are_cut_into_windows_that_cover_every_transition(journeys
     assert max(items.shape[1] for items, _, _, _ in batches.epoch(0)) <= 3
 
 
-def test_ranks_share_an_epoch_without_overlap(journeys):
-    def targets(rank):
-        b = NextItemBatches(journeys, max_len=50, batch_size=8, seed=3, rank=rank, world_size=2)
-        return sorted(int(t.sum()) for _, _, t, _ in b.epoch(2))
-    both = NextItemBatches(journeys, max_len=50, batch_size=8, seed=3)
-    assert sum(targets(0)) + sum(targets(1)) == sum(int(t.sum()) for _, _, t, _ in both.epoch(2))
-
-
 def test_batches_depend_only_on_seed_and_epoch(journeys):
     a = [x[0] for x in NextItemBatches(journeys, 50, 8, seed=5).epoch(1)]
     b = [x[0] for x in NextItemBatches(journeys, 50, 8, seed=5).epoch(1)]

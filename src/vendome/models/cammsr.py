@@ -48,6 +48,7 @@ from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
 from vendome.models.content import attribute_matrix
 from vendome.models.sasrec import JourneyEncoder, SASRec, SASRecConfig, _init, weighted_cross_entropy
+from vendome.training.distributed import gather_rows, mean_over_ranks
 from vendome.training.sequences import pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
@@ -391,15 +392,15 @@ class CAMMSRNet(nn.Module):
         return loss
 
     def category_loss(self, q: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """BCE over the category path tokens, or CE over the leaf; products without a category are skipped."""
+        """BCE over the category path tokens, or CE over the leaf; products without a category are skipped. A mean
+        over the global batch (`mean_over_ranks`), which a step without a known category leaves at 0."""
         labels = self.categories[items]
         known = labels.sum(-1) > 0 if self.cfg.multi_label else labels >= 0
-        if not known.any():
-            return q.sum() * 0.0
         logits = self.cat_head(q[known])
         if self.cfg.multi_label:
-            return F.binary_cross_entropy_with_logits(logits, labels[known])
-        return F.cross_entropy(logits, labels[known])
+            total = F.binary_cross_entropy_with_logits(logits, labels[known], reduction="sum")
+            return mean_over_ranks(total, logits.numel())
+        return mean_over_ranks(F.cross_entropy(logits, labels[known], reduction="sum"), len(logits))
 
     @property
     def swapping(self) -> bool:
@@ -418,13 +419,16 @@ class CAMMSRNet(nn.Module):
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
     """Symmetric InfoNCE between a journey's state and its swapped view over in-batch negatives; journeys heading
-    to the same next item are masked out, since they are not negatives."""
+    to the same next item are masked out, since they are not negatives. In data-parallel training the negatives
+    are the whole global batch (`gather_rows`) and the mean is over it."""
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-    logits = a @ b.T / tau
-    same = (targets[:, None] == targets[None, :]) & ~torch.eye(len(a), dtype=torch.bool)
-    logits = logits.masked_fill(same, float("-inf"))
-    labels = torch.arange(len(a))
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+    (all_a, all_b, all_targets), start = gather_rows(a, b, targets)
+    labels = torch.arange(start, start + len(a))
+    same = (targets[:, None] == all_targets[None, :]) & (labels[:, None] != torch.arange(len(all_a))[None, :])
+    a_to_b = (a @ all_b.T / tau).masked_fill(same, float("-inf"))
+    b_to_a = (b @ all_a.T / tau).masked_fill(same, float("-inf"))
+    total = F.cross_entropy(a_to_b, labels, reduction="sum") + F.cross_entropy(b_to_a, labels, reduction="sum")
+    return mean_over_ranks(0.5 * total, len(a))
 
 
 # ---------------------------------------------------------------------------------------------- estimator

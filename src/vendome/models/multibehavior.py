@@ -38,6 +38,7 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender, drop_rows, events_of, replace_rows
 from vendome.models.popularity import BEHAVIOR_VERBS, HistoryScorer, check_users
+from vendome.training.distributed import mean_over_ranks
 from vendome.training.loop import History, TrainConfig, Trainer, seed_everything
 
 # the purchase funnel, shallow to deep: a cascade feeds each behavior's graph the one before it
@@ -148,13 +149,15 @@ class BehaviorNet(ABC, nn.Module):
         """Per behavior (cascade order, target last): user table (n_users, d) and item table (n_items, d)."""
 
     def bpr_terms(self, batch, users: list[torch.Tensor], items: list[torch.Tensor]) -> list[torch.Tensor]:
-        """One BPR loss (with its L2 term on the rows used) per behavior."""
+        """One BPR loss (with its L2 term on the rows used) per behavior, a mean over the global batch in
+        data-parallel training (`mean_over_ranks`)."""
         out = []
         for (u, pos, neg), ub, ib in zip(batch, users, items, strict=True):
             eu, ep, en = ub[u], ib[pos], ib[neg]
             margin = (eu * (ep - en)).sum(-1)
-            out.append(-F.logsigmoid(margin).mean() + self.reg * (eu.square().sum(-1) + ep.square().sum(-1)
-                                                                 + en.square().sum(-1)).mean())
+            per_row = -F.logsigmoid(margin) + self.reg * (eu.square().sum(-1) + ep.square().sum(-1)
+                                                         + en.square().sum(-1))
+            out.append(mean_over_ranks(per_row.sum(), len(per_row)))
         return out
 
     def weights(self) -> list[float]:

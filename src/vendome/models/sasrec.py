@@ -31,6 +31,7 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason, Recommender, events_of
 from vendome.models.popularity import HistoryScorer, check_users
+from vendome.training.distributed import mean_over_ranks
 from vendome.training.loop import History, TrainConfig, Trainer, seed_everything
 from vendome.training.sequences import KINDS, TIME_BUCKETS, NextItemBatches, Sequences, pad_left
 
@@ -125,9 +126,10 @@ class SASRecNet(nn.Module):
 
 
 def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy with per-row weights (sum w * ce / sum w); plain mean when every weight is 1."""
+    """Mean cross-entropy with per-row weights (sum w * ce / sum w); plain mean when every weight is 1. Over the
+    global batch in data-parallel training (`mean_over_ranks`)."""
     ce = F.cross_entropy(logits, targets, reduction="none")
-    return (ce * weights).sum() / weights.sum().clamp_min(1e-8)
+    return mean_over_ranks((ce * weights).sum(), weights.sum())
 
 
 def attention_mask(items: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,9 @@ Three pieces stay apart so a data-parallel launcher can swap any of them: the mo
 optimizer step (`Trainer.step`). Validation is a callable returning the early-stopping metric (higher is better),
 so each model validates through its own serving path.
 
+Under torchrun (distributed.py) the same Trainer trains one rank: DDP wraps the loss, each rank reads its shard of
+every global batch, rank 0 alone validates, checkpoints and decides when to stop, and tells the others.
+
     trainer = Trainer(module, TrainConfig(epochs=200, patience=10, max_minutes=30))
     history = trainer.fit(batches, validate=lambda: ndcg_at_10())
     # module now holds the best validated weights
@@ -27,6 +30,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from vendome.training.distributed import DataParallel
 
 
 class Batches(Protocol):
@@ -90,11 +95,23 @@ class Trainer:
         self.module = module
         self.config = config
         self.optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.parallel = DataParallel.current()           # None: one process
+        self._ddp: torch.nn.Module | None = None          # the DDP wrapper, while fit runs
+
+    @property
+    def is_main(self) -> bool:
+        """The process that validates, checkpoints and decides (the only one, outside torchrun)."""
+        return self.parallel is None or self.parallel.is_main
 
     def step(self, batch) -> float:
-        """One optimizer step on one batch; returns the loss."""
+        """One optimizer step on one batch (in data-parallel training, this rank's shard of it); returns the loss
+        (this rank's share of the global batch's mean loss, times the number of ranks)."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.module.loss(batch)
+        if self._ddp is None:
+            loss = self.module.loss(batch)
+        else:
+            with self.parallel.sharded():
+                loss = self._ddp(batch)
         loss.backward()
         if self.config.clip_norm:
             torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.clip_norm)
@@ -109,22 +126,34 @@ class Trainer:
         resumed = self._resume()
         if resumed is not None:
             history, best_state, start_epoch = resumed
+        parallel = self.parallel
+        if parallel is not None:
+            self._ddp = parallel.wrap(self.module)       # after resuming: DDP starts from rank 0's weights
+            batches = parallel.shard(batches)
+            validate = validate if parallel.is_main else None
         t0 = time.perf_counter()
         deadline = t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
         stale = _stale_count(history)
         for epoch in range(start_epoch, cfg.epochs):
             self.module.train()
+            if parallel is not None:
+                parallel.seed(cfg.seed, epoch)
             e0, total, n = time.perf_counter(), 0.0, 0
             out_of_time = False
-            bar = _bar(batches, epoch, cfg)
+            bar = _bar(batches, epoch, cfg, self.is_main)
             for batch in bar:
                 total += self.step(batch)
                 n += 1
                 if cfg.progress and n % 20 == 0:
                     bar.set_postfix(loss=f"{total / n:.4f}")
-                if deadline and time.perf_counter() > deadline:
-                    out_of_time = True
-                    break
+                if deadline:
+                    out_of_time = time.perf_counter() > deadline
+                    if parallel is not None:
+                        out_of_time = parallel.any(out_of_time)     # every rank stops at the same step
+                    if out_of_time:
+                        break
+            if parallel is not None:
+                total = parallel.mean(total)                      # the global batches' mean losses
             history.losses.append(total / max(n, 1))
             history.epoch_seconds.append(time.perf_counter() - e0)
             last = epoch == cfg.epochs - 1 or out_of_time
@@ -143,16 +172,23 @@ class Trainer:
                           f"(best {history.best_metric:.4f} at epoch {history.best_epoch + 1}), "
                           f"{history.epoch_seconds[-1]:.1f} s", flush=True)
             self._checkpoint(epoch, history, best_state)
+            stop = ""
             if out_of_time:
-                history.stopped = f"time budget of {cfg.max_minutes:g} min"
-                break
-            if validate is not None and stale >= cfg.patience:
-                history.stopped = f"no improvement for {cfg.patience} validations"
+                stop = f"time budget of {cfg.max_minutes:g} min"
+            elif validate is not None and stale >= cfg.patience:
+                stop = f"no improvement for {cfg.patience} validations"
+            if parallel is not None:
+                stop = parallel.from_main(stop)                   # rank 0 validated; nobody waits for a lost step
+            if stop:
+                history.stopped = stop
                 break
         else:
             history.stopped = history.stopped or f"{cfg.epochs} epochs"
         if best_state is not None:
             self.module.load_state_dict(best_state)
+        if parallel is not None:
+            parallel.sync_from_main(self.module)
+            self._ddp = None                             # no DDP reducer outlives the process group
         self.module.eval()
         return history
 
@@ -162,7 +198,7 @@ class Trainer:
 
     def _checkpoint(self, epoch: int, history: History, best_state: dict | None) -> None:
         path = self._path()
-        if path is None:
+        if path is None or not self.is_main:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -182,7 +218,7 @@ class Trainer:
         h = state["history"]
         history = History(losses=h["losses"], metrics=[tuple(m) for m in h["metrics"]],
                           epoch_seconds=h["epoch_seconds"], best_epoch=h["best_epoch"], best_metric=h["best_metric"])
-        if self.config.progress:
+        if self.config.progress and self.is_main:
             print(f"  resuming from {path} after epoch {state['epoch'] + 1}", flush=True)
         return history, state["best"], state["epoch"] + 1
 
@@ -192,9 +228,9 @@ def _stale_count(history: History) -> int:
     return sum(1 for epoch, _ in history.metrics if epoch > history.best_epoch)
 
 
-def _bar(batches: Batches, epoch: int, cfg: TrainConfig):
+def _bar(batches: Batches, epoch: int, cfg: TrainConfig, main: bool = True):
     it = batches.epoch(epoch)
-    if not cfg.progress:
+    if not (cfg.progress and main):
         return _Quiet(it)
     from tqdm.auto import tqdm
 

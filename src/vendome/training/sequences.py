@@ -129,16 +129,14 @@ class NextItemBatches:
     `browse_weight` is the loss weight of a target step without a target behavior (a view, a click, a cart she
     left); steps holding a purchase weigh 1. 1.0 is plain SASRec, 0.0 learns from purchases only.
 
-    `rank` / `world_size` shard the windows for data-parallel training (each process sees its own slice of the
-    same seeded permutation).
+    Data-parallel training shards each global batch across processes (distributed.ShardedBatches): every process
+    builds the same batches, a function of (seed, epoch).
     """
 
     seqs: Sequences
     max_len: int
     batch_size: int
     seed: int = 0
-    rank: int = 0
-    world_size: int = 1
     browse_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -158,8 +156,7 @@ class NextItemBatches:
             raise ValueError("no journey has two steps or more: nothing to learn a next item from")
 
     def __len__(self) -> int:
-        per_rank = -(-len(self.windows) // self.world_size)
-        return -(-per_rank // self.batch_size)
+        return -(-len(self.windows) // self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Batches of (input items, input time buckets, target items, target weights), each (B, width); 0 marks
@@ -170,7 +167,7 @@ class NextItemBatches:
         (Amazon: 9 steps on average) this cuts the transformer's work several-fold without changing the loss.
         """
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.windows))[self.rank::self.world_size]
+        order = rng.permutation(len(self.windows))
         lengths = self.windows[order, 2] - self.windows[order, 1] - 1
         pool = 50 * self.batch_size
         batches = []
