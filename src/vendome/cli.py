@@ -214,15 +214,23 @@ def demo(workspace: WorkspaceOpt = Path("workspace"),
 
 
 @app.command()
-def batch(output: Annotated[Path, typer.Option("--output", "-o", help="OUT.parquet or OUT.csv")],
+def batch(output: Annotated[Path, typer.Option("--output", "-o", help="OUT.parquet, OUT.csv, or a folder of "
+                                                "Parquet parts (OUT_DIR: sharded, resumable)")],
           workspace: WorkspaceOpt = Path("workspace"),
           model: Annotated[str, typer.Option(help="Trained model to use.")] = "hybrid",
           placement: Annotated[str, typer.Option(help="home | email | product | cart rules to apply")] = "email",
           k: Annotated[int, typer.Option("-k", help="Products per customer.")] = 10,
           segment: Annotated[list[str] | None, typer.Option(
-              help="column=value[,value] over the customers table; repeat to combine (AND)")] = None) -> None:
+              help="column=value[,value] over the customers table; repeat to combine (AND)")] = None,
+          workers: Annotated[int, typer.Option(help="Worker processes (OUT_DIR).")] = 1,
+          shards: Annotated[int | None, typer.Option(help="Shards (OUT_DIR; default from the customer count).")]
+          = None,
+          resume: Annotated[bool, typer.Option("--resume", help="Finish the run in OUT_DIR: score only the shards "
+                                               "missing; refused if the parameters changed.")] = False,
+          threads: ThreadsOpt = 2) -> None:
     """Recommendations for a segment (or every customer) to Parquet or CSV, through the serving rules."""
     from vendome.batch import run_batch
+    from vendome.batch_sharded import ShardError, run_sharded, wants_folder
 
     wanted: dict[str, list[str]] = {}
     for item in segment or []:
@@ -231,8 +239,15 @@ def batch(output: Annotated[Path, typer.Option("--output", "-o", help="OUT.parqu
         column, values = item.split("=", 1)
         wanted[column.strip()] = [v.strip() for v in values.split(",") if v.strip()]
     try:
-        summary = run_batch(Workspace(workspace), output, model, placement, k, wanted)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+        if workers != 1 or shards is not None or resume or wants_folder(output):
+            summary = run_sharded(Workspace(workspace), output, model, placement, k, wanted, workers=workers,
+                                  shards=shards, resume=resume, threads=threads)
+            typer.echo(f"{summary.shards_run} of {summary.shards} shards scored by {summary.workers} worker"
+                       + ("s" if summary.workers > 1 else "")
+                       + (" (the others were done before)" if summary.shards_run < summary.shards else ""))
+        else:
+            summary = run_batch(Workspace(workspace), output, model, placement, k, wanted)
+    except (ValueError, FileNotFoundError, KeyError, ShardError) as err:
         _fail(str(err).strip("'\""))
     typer.echo(f"{summary.rows} rows for {summary.customers} customers -> {summary.path} in {summary.seconds:.1f} s"
                f" ({summary.skipped_no_consent} left out without marketing consent, {summary.not_personalised} "
