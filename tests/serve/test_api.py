@@ -34,7 +34,7 @@ def test_health_names_the_model_and_the_catalog(shop):
     _, svc, client = shop
     body = client.get("/healthz").json()
     assert body == {"status": "ok", "model": "itemknn", "version": svc.meta["version"],
-                    "products": svc.data.n_items, "customers": svc.data.n_users, "warmer": None}
+                    "products": svc.data.n_items, "customers": svc.data.n_users, "warmer": None, "replica": None}
 
 
 def test_for_you_keeps_the_house_rules_and_gives_reasons(shop):

@@ -239,9 +239,9 @@ def read_named(con: psycopg.Connection, name: str) -> pd.DataFrame:
     order = sql.SQL(" ORDER BY {}").format(sql.Identifier(ROW)) if columns else sql.SQL("")
     df = frame(con.execute(sql.SQL("SELECT {} FROM {}").format(picked, sql.Identifier(name)) + order))
     for column, dtype in dtypes:
-        if dtype == "object":   # embeddings (real[]) come back as lists
-            df[column] = pd.Series([None if v is None else np.asarray(v, np.float32) for v in df[column]],
-                                   dtype=object)
+        if dtype == "object":   # embeddings (real[]) come back as lists; an all-NULL text column stays NULL
+            df[column] = pd.Series([np.asarray(v, np.float32) if isinstance(v, list) else None
+                                    for v in df[column]], dtype=object)
         elif str(df[column].dtype) != dtype and not (dtype in ("int64", "bool") and df[column].isna().any()):
             df[column] = df[column].astype(dtype)   # (with NULLs, e.g. a tombstone: Int64 / boolean, as DuckDB)
     return df

@@ -52,11 +52,15 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
         # What start-up loaded (catalog, history, model, imported libraries) lives as long as the process: frozen,
         # the cyclic GC no longer walks it on every full collection (150 ms pauses, the p99 of every endpoint).
         gc.freeze()
+        if svc.replica is not None:
+            svc.replica.start()
         if warmer is not None:
             warmer.start()
         yield
         if warmer is not None:
             warmer.stop()
+        if svc.replica is not None:
+            svc.replica.stop()
         svc.campaigns.shutdown()
 
     app = FastAPI(lifespan=lifespan, title="Vendome", version="0.1.0",
@@ -92,7 +96,8 @@ def create_app(ws: Workspace, model: str = "hybrid", api_key: str | None = None,
     def healthz(svc: Service) -> dict:
         return {"status": "ok", "model": svc.model.name, "version": svc.meta.get("version"),
                 "products": svc.data.n_items, "customers": svc.data.n_users,
-                "warmer": svc.warmer.status() if svc.warmer is not None else None}
+                "warmer": svc.warmer.status() if svc.warmer is not None else None,
+                "replica": svc.replica.status() if svc.replica is not None else None}
 
     @app.get("/app", include_in_schema=False)
     def web_app() -> RedirectResponse:

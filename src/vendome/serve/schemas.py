@@ -118,6 +118,13 @@ class WarmerStatus(BaseModel):
     last_seconds: float | None = None
 
 
+class ReplicaStatus(BaseModel):
+    events_seq: int = Field(description="the last event-log sequence number this replica has folded in")
+    erasures: int
+    interval: float = Field(description="seconds between polls of the shared files (activation, rules, experiments)")
+    caught_up: dict[str, int] = Field(description="changes of other replicas followed, by kind")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     model: str
@@ -125,6 +132,8 @@ class Health(BaseModel):
     products: int
     customers: int
     warmer: WarmerStatus | None = Field(None, description="the background warmer of home lists, when it runs")
+    replica: ReplicaStatus | None = Field(None, description="how this replica follows the others sharing its "
+                                                             "PostgreSQL store (none with the embedded store)")
 
 
 class RulesText(BaseModel):

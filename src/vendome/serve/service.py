@@ -40,6 +40,7 @@ from vendome.serve.events import EventLog, validate_events
 from vendome.serve.experiments import ExperimentLog, active, assign, experiments_path, load_experiments
 from vendome.serve.experiments import report as experiment_report
 from vendome.serve.privacy import TOMBSTONE_PREFIX, Consent, erase_customer
+from vendome.serve.replicas import Replica
 from vendome.serve.schemas import CustomerRecommendations
 from vendome.workspace import Workspace
 
@@ -87,7 +88,8 @@ class Recommendations:
         self.events = EventLog(ws, customers=self.data.customers["customer_id"],
                                products=self.data.products["product_id"])
         self.consent = Consent(ws)
-        self._opted_out = self.consent.opted_out()  # this process is the store's one writer: the set stays true
+        self._opted_out = self.consent.opted_out()  # kept true by this process's writes and, with replicas, by
+        #                                             Replica.catch_up before each request
         self.cache = cache or default_cache(ws)
         trained = [p.name for p in ws.models.iterdir() if p.is_dir()] if ws.models.exists() else []
         self.experiments = load_experiments(experiments_path(ws), models=trained)
@@ -96,6 +98,8 @@ class Recommendations:
         fresh = self._events_the_model_missed()
         if len(fresh):
             self.model.observe(self.data, fresh)
+        # API replicas over one PostgreSQL store follow each other's changes (vendome.serve.replicas)
+        self.replica: Replica | None = Replica(self) if ws.postgres else None
 
     def _events_the_model_missed(self, meta: dict | None = None) -> np.ndarray:
         """Clients with events logged after the model's fit (a restart after live traffic): their state is re-read
@@ -135,14 +139,27 @@ class Recommendations:
         events since its fit). FileNotFoundError for an unknown version."""
         activate_version(self.ws, name, version)
         if name == self.model.name:
-            model, meta = load_model(self.ws, name, version)
-            with self._lock:
-                self.model, self.meta = model, meta
-                fresh = self._events_the_model_missed()
-                if len(fresh):
-                    self.model.observe(self.data, fresh)
-                self._invalidate_all()
+            self._serve_version(version)
         return {"name": name, "active": version, "serving": name == self.model.name}
+
+    def follow_activation(self) -> str | None:
+        """Serve the version the served model's ACTIVE pointer names, when another replica moved it; returns the
+        version swapped in, or None."""
+        version = active_version(self.ws, self.model.name)
+        if version is None or version == self.meta.get("version"):
+            return None
+        self._serve_version(version)
+        return version
+
+    def _serve_version(self, version: str) -> None:
+        """Swap in a version of the served model (it re-reads the clients with events since its fit)."""
+        model, meta = load_model(self.ws, self.model.name, version)
+        with self._lock:
+            self.model, self.meta = model, meta
+            fresh = self._events_the_model_missed()
+            if len(fresh):
+                self.model.observe(self.data, fresh)
+            self._invalidate_all()
 
     def rollback(self, name: str) -> dict:
         """Activate the version before the active one."""
@@ -175,6 +192,10 @@ class Recommendations:
         return i
 
     def user_of(self, customer_id: str) -> int:
+        """Her dense index; KeyError for an unknown or erased id. Every request about a client starts here, so
+        this is where a replica first catches up on the other replicas' events, opt-outs and erasures."""
+        if self.replica is not None:
+            self.replica.catch_up()
         u = self.data.user_index.get(str(customer_id))
         if u is None or str(customer_id).startswith(TOMBSTONE_PREFIX):   # an erased client's placeholder row
             raise KeyError(f"unknown customer {customer_id!r}")
@@ -564,11 +585,21 @@ class Recommendations:
     def record_events(self, events: list[dict]) -> list[str]:
         """Commit the events to the store (all or nothing; InvalidEventsError names each bad one), then fold them
         into the live history; returns their ids. Once this returns, the next answer for these clients sees them."""
+        if self.replica is not None:
+            self.replica.catch_up()       # her history here must hold the other replicas' events before hers
         with self._lock:
             batch = validate_events(events, customers=self.events.known_customers,
                                     products=self.events.known_products)
             ids = self.events.append(batch)
-            logged = pd.DataFrame([asdict(e) for e in batch])
+            if self.replica is not None:
+                self.replica.appended(ids)
+            self.fold_in(pd.DataFrame([asdict(e) for e in batch]))
+        return ids
+
+    def fold_in(self, logged: pd.DataFrame) -> None:
+        """Add committed events (this process's, or another replica's) to the live history: the models re-read
+        those clients' state, the guardrails their purchases, and their cached answers are dropped."""
+        with self._lock:
             self.data = self.data.add_events(logged)
             users = np.unique([self.data.user_index[str(c)] for c in logged["customer_id"]])
             for model in self._live_models():
@@ -579,7 +610,39 @@ class Recommendations:
                 self.cache.invalidate_customer(str(c))
         if self.warmer is not None:
             self.warmer.refresh(set(logged["customer_id"]))
-        return ids
+
+    def refresh_consent(self) -> None:
+        """Re-read who opted out (another replica recorded a choice); their cached answers are dropped."""
+        now = self.consent.opted_out()
+        with self._lock:
+            changed, self._opted_out = now ^ self._opted_out, now
+        for c in changed:
+            self.cache.invalidate_customer(c)
+
+    def refresh_after_erasure(self) -> None:
+        """Another replica erased clients: reload the store (their rows are tombstones now) and make the live
+        models forget them; the stored versions were rewritten by the replica that erased them."""
+        with self._lock:
+            before = self.data.customers["customer_id"].astype(str).to_numpy()
+            features = self.data.item_features
+            data = load_dataset(self.ws)
+            data.item_features = features
+            after = data.customers["customer_id"].astype(str).to_numpy()
+            n = min(len(before), len(after))
+            gone = np.flatnonzero((before[:n] != after[:n]) & np.char.startswith(after[:n].astype(str),
+                                                                                   TOMBSTONE_PREFIX))
+            if len(gone):
+                for model in self._live_models():
+                    model.forget(gone.astype(np.int64))
+            for c in before[gone]:
+                self.events.known_customers.discard(str(c))
+                self._opted_out.discard(str(c))
+                self.cache.invalidate_customer(str(c))
+            self.data = data
+            self._facts = None
+            self.guard = Guard(self.policy, self.data)
+            self._cooccurrence = None
+            self._invalidate_all()
 
     def opt_out(self, customer_id: str, opted_out: bool = True) -> dict:
         self.user_of(customer_id)
