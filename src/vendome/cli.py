@@ -317,13 +317,17 @@ def serve_(workspace: WorkspaceOpt = Path("workspace"), host: str = "127.0.0.1",
            model: str = "hybrid",
            warm: Annotated[bool, typer.Option("--warm/--no-warm", help="Compute every client's home list ahead, "
                                               "in the background (a home request is then a cache read).")] = True,
+           database_url: Annotated[str | None, typer.Option(
+               help="PostgreSQL store shared by several replicas (default: $VENDOME_DATABASE_URL, else the "
+                    "workspace's DuckDB file); with $VENDOME_REDIS_URL they share the cache too.")] = None,
            ) -> None:
     """Serve recommendations over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
 
     from vendome.serve.app import create_app
 
-    uvicorn.run(create_app(Workspace(workspace), model=model, warm=warm), host=host, port=port)
+    uvicorn.run(create_app(Workspace(workspace, database_url=database_url), model=model, warm=warm), host=host,
+                port=port)
 
 
 def main() -> None:  # pragma: no cover - console entry

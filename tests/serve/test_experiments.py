@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from data.pgserver import pg_url, pg_workspace  # noqa: F401  (fixtures)
 from helpers import tiny_tables
 from vendome.data import store
 from vendome.data.ingest import ingest_tables
@@ -92,9 +93,11 @@ def boutique() -> dict[str, pd.DataFrame]:
     return tables
 
 
-@pytest.fixture
-def ws(tmp_path: Path):
-    ws = Workspace(tmp_path / "ws")
+@pytest.fixture(params=["duckdb", "postgres"])
+def ws(request, tmp_path: Path):
+    """The same exposures and attribution from both stores: the DuckDB file and a PostgreSQL schema."""
+    ws = Workspace(tmp_path / "ws") if request.param == "duckdb" else \
+        pg_workspace(tmp_path / "ws", request.getfixturevalue("pg_url"))
     ingest_tables(boutique(), ws, source="test")
     experiments_path(ws).write_text(EXPERIMENTS)
     yield ws
@@ -246,11 +249,13 @@ def test_an_exposure_is_in_the_store_for_a_new_process(ws: Workspace, exposures:
     exposures.record("home-rerank", "sasrec", "v01", "email", "E1, R2", shown_at=T + HOUR)   # comma-joined
     exposures.close()
     reader = subprocess.run([sys.executable, "-c", f"""
-import duckdb, json
-con = duckdb.connect({str(ws.db)!r}, read_only=True)
-rows = con.execute("SELECT exposure_id, experiment, arm, customer_id, placement, product_ids, epoch(shown_at) "
-                   "FROM exposures ORDER BY shown_at").fetchall()
-print(json.dumps(rows))
+import json
+from vendome.data import store
+from vendome.workspace import Workspace
+df = store.read_dataframe(Workspace({str(ws.root)!r}, database_url={ws.database_url or ""!r}), "exposures")
+df = df.sort_values("shown_at")
+print(json.dumps([[r.exposure_id, r.experiment, r.arm, r.customer_id, r.placement, [str(p) for p in r.product_ids],
+                   r.shown_at.timestamp()] for r in df.itertuples()]))
 """], capture_output=True, text=True, timeout=60, check=True)
     first, second = json.loads(reader.stdout)
     assert first == [exposure_id, "home-rerank", "sasrec", "v01", "home", ["R1", "N1"], T.timestamp()]

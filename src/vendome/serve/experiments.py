@@ -380,27 +380,30 @@ def outcomes(ws: Workspace | str | Path, experiment: Experiment, now: datetime |
         clickstream = ["SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::TIMESTAMPTZ WHERE false"]
     has_orders = {"orders", "order_items"} <= present
     lines = ("SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, CAST(li.product_id AS VARCHAR) AS product_id, "
-             "CAST(li.quantity AS DOUBLE) AS quantity, CAST(o.order_date AS TIMESTAMPTZ) AS ts, "
+             "CAST(li.quantity AS FLOAT8) AS quantity, CAST(o.order_date AS TIMESTAMPTZ) AS ts, "
              "lower(CAST(o.order_status AS VARCHAR)) AS status FROM order_items li "
              "JOIN orders o ON CAST(o.order_id AS VARCHAR) = CAST(li.order_id AS VARCHAR) "
              "WHERE CAST(o.customer_id AS VARCHAR) IN (SELECT customer_id FROM visitors)" if has_orders else
-             "SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::DOUBLE, NULL::TIMESTAMPTZ, NULL::VARCHAR WHERE false")
-    prices = ("SELECT CAST(product_id AS VARCHAR) AS product_id, CAST(price AS DOUBLE) AS price FROM products"
-              if "products" in present else "SELECT NULL::VARCHAR AS product_id, NULL::DOUBLE AS price WHERE false")
+             "SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::FLOAT8, NULL::TIMESTAMPTZ, NULL::VARCHAR WHERE false")
+    prices = ("SELECT CAST(product_id AS VARCHAR) AS product_id, CAST(price AS FLOAT8) AS price FROM products"
+              if "products" in present else "SELECT NULL::VARCHAR AS product_id, NULL::FLOAT8 AS price WHERE false")
     cancelled = ", ".join(f"'{s}'" for s in sorted(NON_PURCHASE_STATUSES))
     clicks = ", ".join(f"'{t}'" for t in CLICK_TYPES)
+    # SQL that DuckDB and PostgreSQL both speak (FLOAT8, array_agg(... ORDER BY)[1], aliased subqueries), so the
+    # report reads the same tables on either store
     sql = f"""
     WITH p AS (SELECT ?::VARCHAR AS name, ?::TIMESTAMPTZ AS now, ?::INTEGER AS days),
     exp AS (SELECT customer_id, arm, product_ids, shown_at FROM {EXPOSURES}
             WHERE experiment = (SELECT name FROM p) AND shown_at <= (SELECT now FROM p)),
-    visitors AS (SELECT customer_id, arg_min(arm, shown_at) AS arm, min(shown_at) AS first_at,
+    visitors AS (SELECT customer_id, (array_agg(arm ORDER BY shown_at))[1] AS arm, min(shown_at) AS first_at,
                         count(DISTINCT arm) AS arms_seen,
-                        min(shown_at) + to_days((SELECT days FROM p)) AS until
+                        min(shown_at) + (SELECT days FROM p) * INTERVAL '1 day' AS until
                  FROM exp GROUP BY customer_id),
     shown AS (SELECT customer_id, product_id, min(shown_at) AS shown_at
-              FROM (SELECT customer_id, unnest(product_ids) AS product_id, shown_at FROM exp) GROUP BY ALL),
+              FROM (SELECT customer_id, unnest(product_ids) AS product_id, shown_at FROM exp) AS flat
+              GROUP BY customer_id, product_id),
     stream(customer_id, product_id, interaction_type, ts) AS (
-        SELECT DISTINCT * FROM ({" UNION ALL ".join(clickstream)})),
+        SELECT DISTINCT * FROM ({" UNION ALL ".join(clickstream)}) AS events),
     lines(customer_id, product_id, quantity, ts, status) AS ({lines}),
     prices AS ({prices}),
     inwindow AS (SELECT s.* FROM stream s JOIN visitors v USING (customer_id)
