@@ -19,7 +19,12 @@ rank at the same step. A checkpoint is the same file in one process or in N: a r
 
 What is not bit for bit. Random draws inside the forward pass (dropout, CAMMSR's ID dropout and swap picks) come
 from each rank's own generator, seeded by (seed, epoch, rank): with them on, N processes train the same model in
-distribution, not in value. Floating-point sums also group differently, so weights agree to about 1e-5, not 0.
+distribution, not in value. Floating-point sums also group differently: weights agree to about 1e-7, except a
+weight whose gradient is zero in theory (an attention key bias), where Adam magnifies rounding noise either way.
+
+Which models: MODELS. The plug-ins (mclmr:*, lmmrec:*) add loss terms of their own, means over each shard, so they
+train in one process. On a GPU machine the group routes CUDA tensors through NCCL, but the models do not place
+their tensors on a GPU yet: they train on the CPU, through gloo.
 """
 
 from __future__ import annotations
