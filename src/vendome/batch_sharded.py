@@ -145,7 +145,7 @@ def run_sharded(ws: Workspace, output: Path, model_name: str = "hybrid", placeme
     _write_manifest(out, manifest)
 
     pieces = np.array_split(ids, shards)
-    setup = (str(ws.root), model_name, version, placement, int(k), float(manifest["now"]),
+    setup = (ws, model_name, version, placement, int(k), float(manifest["now"]),   # ws: its store URL too
              max(1, threads // workers), batch_size, opted)
     failures = _score_shards(out, manifest, todo, pieces, setup, workers, progress)
     if failures:
@@ -201,7 +201,7 @@ def _score_shards(out: Path, manifest: dict, todo: list[int], pieces: list[np.nd
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(root: str, model_name: str, version: str, placement: str, k: int, now: float, threads: int,
+def _init_worker(ws: Workspace, model_name: str, version: str, placement: str, k: int, now: float, threads: int,
                  batch_size: int, opted: set[str]) -> None:
     """Load the data, the model version and the rules once per worker. An error is kept and raised by the first
     shard (an initializer that raises only says "the pool is broken", without the cause)."""
@@ -214,7 +214,6 @@ def _init_worker(root: str, model_name: str, version: str, placement: str, k: in
         from vendome.pipeline import training_data
 
         threadpool_limits(threads)         # and the ones already loaded (numpy's BLAS)
-        ws = Workspace(root)
         data = training_data(ws, threads=threads, progress=False)
         model = load_model(ws, model_name, version)[0]
         if "torch" in sys.modules:

@@ -4,6 +4,7 @@ activation."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,8 @@ def shared_ws(boutique_ws, database, tmp_path_factory):
     local = copy_boutique(boutique_ws, tmp_path_factory.mktemp("replicas") / "ws")
     ws = Workspace(local.root, database_url=database)
     store.write_tables(ws, store.read_tables(local), meta={"source": "test_replicas"})
+    store.writer(local).close()
+    local.db.unlink()                       # the folder keeps features and models; the data is in PostgreSQL only
     data = training_data(ws, threads=2, progress=False)
     first = train(ws, MODEL, data=data)[1]
     train(ws, MODEL, data=data)
@@ -192,3 +195,23 @@ def test_two_replica_processes_share_events_opt_outs_activations_and_erasures(sh
     assert b.get(f"/v1/customers/{other}/recommendations").status_code == 404
     status = b.get("/healthz").json()["replica"]
     assert status["caught_up"]["events"] >= 1 and status["caught_up"]["erasures"] >= 1
+
+
+# ------------------------------------------------------------------------------------------ batch on the shared store
+def test_sharded_batch_workers_read_the_postgresql_store_they_were_given(shared_ws, tmp_path, monkeypatch):
+    """The workers are spawned processes: they must get the store's URL from the workspace, not from the
+    environment (which does not name it here)."""
+    import pandas as pd
+
+    from vendome.batch import run_batch
+    from vendome.batch_sharded import run_sharded
+
+    monkeypatch.delenv("VENDOME_DATABASE_URL", raising=False)
+    summary = run_sharded(shared_ws, tmp_path / "out", MODEL, "email", 5, workers=2, shards=4, threads=2,
+                          progress=False)
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    run_batch(shared_ws, tmp_path / "single.parquet", MODEL, "email", 5, progress=False, now=manifest["now"])
+    parts = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "out").glob("part-*.parquet"))],
+                      ignore_index=True)
+    assert summary.shards == 4 and len(parts) > 0
+    pd.testing.assert_frame_equal(parts, pd.read_parquet(tmp_path / "single.parquet"))
