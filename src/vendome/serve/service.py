@@ -339,7 +339,10 @@ class Recommendations:
     def ready_for_customer_json(self, customer_id: str, k: int = 10, placement: str = "home") -> str | None:
         """Her stored answer when it can be sent at once (an in-process cache hit, no experiment exposure to log),
         else None: the API's event loop sends it without handing the request to a worker thread. KeyError for an
-        unknown id, as `for_customer`."""
+        unknown id, as `for_customer`. A replica answers in a worker thread: catching up queries the store, which
+        must not block the event loop."""
+        if self.replica is not None:
+            return None
         self.user_of(customer_id)
         if self.cache.store.name != "memory" or active(self.experiments, placement) is not None:
             return None
