@@ -47,7 +47,8 @@ def main() -> None:
     noises = [float(x) for x in args.noise.split(",") if x]
     specs, pairs = {}, []
     for base in [b for b in args.bases.split(",") if b]:
-        specs[base] = {k: v for k, v in settings.items() if k not in ("extractor", "extractor_model", "profile")}
+        specs[base] = {k: v for k, v in settings.items() if k not in ("extractor", "extractor_model", "profile",
+                                                                      "intent_days")}
         specs[f"lmmrec:{base}"] = {"model": f"lmmrec:{base}", **plug}
         pairs.append((f"lmmrec:{base}", base))
         for noise in noises:

@@ -121,3 +121,41 @@ def test_reasons_name_the_motivations_she_shares_with_the_piece_and_forget_erase
     model.forget(np.array([0]))
     assert model.profiles_.users[0] == Counter()
     assert "loves" not in model.explain(0, np.array([piece]))[0].text
+
+
+def test_intent_phrases_read_only_her_recent_notes_and_what_each_piece_is():
+    from vendome.models.lmmrec import piece_kinds, recent_notes
+
+    data, _, _ = two_metals(n_veterans=4, n_new=0)
+    data.products["subcategory"], data.products["material"] = "ring", "rose gold"
+    end = int(data.interactions["timestamp"].max())
+    notes = pd.DataFrame({"user": np.array([0, 0, 1, 2], np.int32), "item": np.full(4, -1, np.int32),
+                          "kind": ["note", "note", "note", "review"],
+                          "text": ["Coming back for a ring in rose gold.", "Only wears rose gold.",
+                                   "Looking for earrings in platinum.", "Coming back for a ring."],
+                          "timestamp": np.array([end - 86_400, end - 40 * 86_400, end - 5 * 86_400, end])})
+    data = data.with_texts(notes)
+    said = recent_notes(data, days=21)
+    assert said[0] == "now: Coming back for a ring in rose gold."       # the 40-day-old note is left out
+    assert said[1] == "now: Looking for earrings in platinum."
+    assert said[2] == "" and said[3] == ""                              # a review is not an associate's note
+    assert piece_kinds(data)[0] == "is: ring in rose gold"
+    x, has = MotivationProfiles.vectors([Counter()] * 4, "labels", extra=said)
+    assert not has.any()                                                 # labels profiles ignore the phrases
+
+
+def test_the_demo_notes_what_a_client_is_coming_back_for_before_she_buys_it(tmp_path):
+    from vendome.data.demo import generate
+
+    generate(tmp_path, size="small", seed=3)
+    notes = pd.read_csv(tmp_path / "client_notes.csv")
+    orders = pd.read_csv(tmp_path / "orders.csv", parse_dates=["order_date"])
+    lines = pd.read_csv(tmp_path / "order_items.csv").drop_duplicates("order_id")
+    pieces = pd.read_csv(tmp_path / "products.csv")[["product_id", "subcategory", "material"]]
+    bought = orders.merge(lines, on="order_id").merge(pieces, on="product_id")
+    intent = notes[notes["text"].str.contains("Coming back for|Will return to see|Looking for")]
+    assert len(intent) > 50
+    for note in intent.itertuples():            # each names the piece of one of her orders 1 to 14 days later
+        after = (bought["order_date"] - pd.Timestamp(note.timestamp)).dt.total_seconds() / 86_400
+        hers = bought[(bought["customer_id"] == note.customer_id) & (after >= 1) & (after <= 14)]
+        assert any(f"{r.subcategory} in {r.material}" in note.text for r in hers.itertuples()), note.text

@@ -91,9 +91,13 @@ class MotivationProfiles:
                                            f"avoids: {', '.join(avoids)}" if avoids else "") if part)
 
     @staticmethod
-    def vectors(profiles: list[Counter], kind: str, encoder=None) -> tuple[np.ndarray, np.ndarray]:
-        """(n, D) profile vectors and the (n,) mask of rows that have one."""
+    def vectors(profiles: list[Counter], kind: str, encoder=None, extra: list[str] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(n, D) profile vectors and the (n,) mask of rows that have one. `extra` (text profiles only): a phrase
+        per row put before its motivations (what she said she is coming back for; what the piece is)."""
         has = np.array([len(c) > 0 for c in profiles])
+        if kind != "labels" and extra is not None:
+            has |= np.array([bool(e) for e in extra])
         if kind == "labels":
             x = np.zeros((len(profiles), len(PAIRS)), np.float32)
             for r, counts in enumerate(profiles):
@@ -101,6 +105,8 @@ class MotivationProfiles:
                     x[r, PAIR_INDEX[pair]] = np.log1p(n)
             return x, has
         sentences = [MotivationProfiles.sentence(c) for c in profiles]
+        if extra is not None:
+            sentences = ["; ".join(part for part in (e, s) if part) for e, s in zip(extra, sentences, strict=True)]
         unique = sorted({s for s, h in zip(sentences, has, strict=True) if h})
         table = encoder.encode(unique) if unique else np.zeros((0, encoder.dim), np.float32)
         row = {s: k for k, s in enumerate(unique)}
@@ -109,6 +115,30 @@ class MotivationProfiles:
             if h:
                 x[r] = table[row[s]]
         return x, has
+
+
+def recent_notes(data: Dataset, days: float, most: int = 3) -> list[str]:
+    """Per client, "now: " and her associates' notes of the last `days` before the data's end (the split's cut-off
+    when fitting), the latest first: what she said she is coming back for, which her tastes and clicks do not say."""
+    out = [""] * data.n_users
+    texts = data.texts
+    if not len(texts) or not len(data.interactions) or days <= 0:
+        return out
+    since = int(data.interactions["timestamp"].max()) - days * 86_400
+    recent = texts[(texts["kind"] == "note") & (texts["timestamp"] >= since)].sort_values("timestamp", ascending=False)
+    for u, group in recent.groupby("user", sort=False):
+        out[int(u)] = "now: " + " ".join(group["text"].astype(str).head(most))
+    return out
+
+
+def piece_kinds(data: Dataset) -> list[str]:
+    """Per piece, "is: <subcategory> in <material>", the words a note of intent uses for it."""
+    products = data.products
+    if "subcategory" not in products or "material" not in products:
+        return [""] * data.n_items
+    kinds = products["subcategory"].fillna("").astype(str)
+    materials = products["material"].fillna("").astype(str)
+    return [f"is: {k} in {m}" if k else "" for k, m in zip(kinds, materials, strict=True)]
 
 
 def text_encoder_mlp(d_in: int, d: int) -> nn.Module:
@@ -199,6 +229,9 @@ class LMMRec(PluginModel):
     extractor:        "rules" (default, deterministic), "local" (embedded GGUF) or "openai" (a served model), with
                       `extractor_model` naming the model; `motivation_cache`: a folder for the content-hash cache.
     profile:          "text" (profile sentences through `text_model`) or "labels" (multi-hot of the pairs).
+    intent_days:      with text profiles, a client's profile also reads her associates' notes of the last
+                      `intent_days` before the cut-off ("coming back for a chronograph in rose gold"), and a piece's
+                      says what it is ("is: chronograph in rose gold"); 0 (default) leaves both out.
     prototypes, tau_p, temperature, lambda_mcs, lambda_itcm, momentum, fuse, cl_rows: (1)-(6).
     noise:            share of extracted motivation pairs replaced at random (the robustness study).
     The rest are the base's (multibehavior.MultiBehaviorModel).
@@ -208,6 +241,7 @@ class LMMRec(PluginModel):
 
     def __init__(self, base: str = "mbmf", extractor: str = "rules", extractor_model: str | None = None,
                  motivation_cache: str | None = None, profile: str = "text", text_model: str = "minilm",
+                 intent_days: float = 0.0,
                  prototypes: int = 8, tau_p: float = 0.2, temperature: float = 0.2, lambda_mcs: float = 0.1,
                  lambda_itcm: float = 0.1, momentum: float = 0.995, fuse: bool = True, cl_rows: int = 512,
                  noise: float = 0.0, factors: int = 64, layers: int = 1, epochs: int = 100, batch_size: int = 4096,
@@ -222,6 +256,7 @@ class LMMRec(PluginModel):
         self.motivation_cache = motivation_cache
         self.profile = profile
         self.text_model = text_model
+        self.intent_days = intent_days
         self.prototypes = prototypes
         self.tau_p = tau_p
         self.temperature = temperature
@@ -248,8 +283,12 @@ class LMMRec(PluginModel):
             from vendome.features.text import make_text_encoder
 
             encoder = make_text_encoder(self.text_model)
-        self.user_x_, self.user_has_ = MotivationProfiles.vectors(self.profiles_.users, self.profile, encoder)
-        self.item_x_, self.item_has_ = MotivationProfiles.vectors(self.profiles_.items, self.profile, encoder)
+        intents = self.intent_days > 0 and self.profile == "text"
+        self.intents_ = recent_notes(data, self.intent_days) if intents else None
+        self.user_x_, self.user_has_ = MotivationProfiles.vectors(self.profiles_.users, self.profile, encoder,
+                                                                  self.intents_)
+        self.item_x_, self.item_has_ = MotivationProfiles.vectors(self.profiles_.items, self.profile, encoder,
+                                                                  piece_kinds(data) if intents else None)
 
     def build(self, graphs: BehaviorGraphs) -> nn.Module:
         return LMMRecNet(self.base_model().build(graphs), self.user_x_, self.user_has_, self.item_x_, self.item_has_,
@@ -261,6 +300,8 @@ class LMMRec(PluginModel):
         super().forget(users)
         for u in self._users_to_forget(users):
             self.profiles_.users[u] = Counter()
+            if getattr(self, "intents_", None) is not None:
+                self.intents_[u] = ""
         return self
 
     # ------------------------------------------------------------------------------------------ reasons

@@ -23,7 +23,7 @@ METAL_LABEL = {"yellow gold": "yellow gold", "rose gold": "rose gold", "white go
 STONE_LABEL = {"diamond": "diamonds", "pearl": "pearls", "ruby": "coloured stones", "sapphire": "coloured stones",
                "emerald": "coloured stones"}
 CRAFT = ("hand-finished", "heritage", "bespoke")
-NOTE_SHARE, REVIEW_SHARE, WRONG_METAL = 0.55, 0.2, 0.15
+NOTE_SHARE, REVIEW_SHARE, WRONG_METAL, INTENT_SHARE = 0.55, 0.2, 0.15, 0.3
 AUTHORS = ("SA Place Vendôme", "SA Avenue Montaigne", "SA Bond Street", "SA Ginza", "SA Fifth Avenue", "SA Dubai Mall")
 
 METAL_NOTES = ("Only wears {m}.", "Prefers {m} pieces.", "Loves {m}; show her that first.", "Her jewelry is all {m}.")
@@ -33,6 +33,8 @@ GIFT_NOTES = ("Often buys gifts for her {r}.", "Shops for presents for her {r}."
 OCCASION_NOTES = ("Preparing for {o}.", "Wants something special for {o}.")
 CRAFT_NOTES = ("Cares about savoir-faire: asks how each piece is finished.", "Interested in the heritage techniques.")
 VALUE_NOTES = ("Watches the price; happy with entry pieces.", "Budget-minded, asks about sale pieces.")
+INTENT_NOTES = ("Coming back for {a}{kind} in {material}{whom}.", "Will return to see {a}{kind} in {material}{whom}.",
+                "Looking for {a}{kind} in {material}{whom}; call her when it is in.")
 OCCASION_WORDS = {"christmas": "Christmas", "valentines_day": "Valentine's Day", "mothers_day": "Mother's Day",
                   "birthday": "a birthday", "anniversary": "their anniversary", "wedding": "a wedding",
                   "graduation": "a graduation"}
@@ -139,9 +141,45 @@ def client_texts(rng: np.random.Generator, frame: pd.DataFrame, truth: pd.DataFr
         reviews.append({"review_id": f"R{len(reviews) + 1:07d}", "customer_id": line.customer_id,
                         "product_id": line.product_id, "title": title, "text": " ".join(parts), "rating": rating,
                         "timestamp": _iso(when)})
+    notes += intent_notes(rng, done, order_items, products, recipient, dict(zip(frame["customer_id"], range(len(frame)),
+                                                                               strict=True)), start, len(notes))
     return (pd.DataFrame(reviews, columns=["review_id", "customer_id", "product_id", "title", "text", "rating",
                                            "timestamp"]),
             pd.DataFrame(notes, columns=["note_id", "customer_id", "text", "author", "timestamp"]))
+
+
+def intent_notes(rng: np.random.Generator, done: pd.DataFrame, order_items: pd.DataFrame, products: pd.DataFrame,
+                 recipient: np.ndarray, user_of: dict[str, int], start: int, first: int) -> list[dict]:
+    """An associate's note of what a client said she is coming back for, written 1-14 days before she buys it
+    (INTENT_SHARE of completed orders): the kind of piece and its material, and whom it is for: what clicks may not
+    tell until she buys. Drawn after every other text, so the reviews and the taste notes are the same with or
+    without these."""
+    facts = products.set_index("product_id")
+    first_line = order_items.drop_duplicates("order_id").set_index("order_id")["product_id"]
+    out = []
+    for order in done.itertuples():
+        if rng.random() >= INTENT_SHARE:
+            continue
+        lead = (1 + 13 * rng.random()) * DAY
+        when = int(pd.Timestamp(order.order_date).timestamp() - lead)
+        template = _pick(rng, INTENT_NOTES)
+        if when < start or order.order_id not in first_line.index:
+            continue
+        piece = facts.loc[first_line[order.order_id]]
+        kind = str(piece["subcategory"])
+        whom = (f", a gift for her {recipient[user_of[order.customer_id]]}" if bool(order.is_gift) else "")
+        if bool(order.is_gift) and str(order.occasion or "") in OCCASION_WORDS:
+            whom += f" ({OCCASION_WORDS[str(order.occasion)]})"
+        out.append({"note_id": f"N{first + len(out) + 1:06d}", "customer_id": order.customer_id,
+                    "text": template.format(a=_article(kind), kind=kind, material=piece["material"], whom=whom),
+                    "author": _pick(rng, AUTHORS), "timestamp": _iso(when)})
+    return out
+
+
+def _article(word: str) -> str:
+    if word.endswith("s") or word == "knitwear":
+        return ""                          # earrings, pumps, loafers, sunglasses
+    return "an " if word[0] in "aeiou" else "a "
 
 
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
