@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.model_fixtures import customers, dataset, products
+from models.model_fixtures import T0, customers, dataset, products
 from vendome.data.dataset import Dataset
 from vendome.models import make_model
 from vendome.models.lmmrec import LMMRecNet, MotivationProfiles
@@ -123,8 +123,8 @@ def test_reasons_name_the_motivations_she_shares_with_the_piece_and_forget_erase
     assert "loves" not in model.explain(0, np.array([piece]))[0].text
 
 
-def test_intent_phrases_read_only_her_recent_notes_and_what_each_piece_is():
-    from vendome.models.lmmrec import piece_kinds, recent_notes
+def test_intent_reads_her_notes_of_the_days_before_and_what_each_piece_is():
+    from vendome.models.lmmrec import notes_before, piece_kinds
 
     data, _, _ = two_metals(n_veterans=4, n_new=0)
     data.products["subcategory"], data.products["material"] = "ring", "rose gold"
@@ -133,15 +133,54 @@ def test_intent_phrases_read_only_her_recent_notes_and_what_each_piece_is():
                           "kind": ["note", "note", "note", "review"],
                           "text": ["Coming back for a ring in rose gold.", "Only wears rose gold.",
                                    "Looking for earrings in platinum.", "Coming back for a ring."],
-                          "timestamp": np.array([end - 86_400, end - 40 * 86_400, end - 5 * 86_400, end])})
+                          "timestamp": np.array([end - 86_400, end - 40 * 86_400, end + 5, end])})
     data = data.with_texts(notes)
-    said = recent_notes(data, days=21)
-    assert said[0] == "now: Coming back for a ring in rose gold."       # the 40-day-old note is left out
-    assert said[1] == "now: Looking for earrings in platinum."
-    assert said[2] == "" and said[3] == ""                              # a review is not an associate's note
-    assert piece_kinds(data)[0] == "is: ring in rose gold"
-    x, has = MotivationProfiles.vectors([Counter()] * 4, "labels", extra=said)
-    assert not has.any()                                                 # labels profiles ignore the phrases
+    said = notes_before(data, np.arange(4), np.full(4, end), days=21)
+    assert said[0] == "Coming back for a ring in rose gold."          # the 40-day-old note is left out
+    assert said[1] == ""                                               # written after the moment scored
+    assert said[2] == "" and said[3] == ""                             # a review is not an associate's note
+    assert piece_kinds(data)[0] == "ring in rose gold"
+
+
+def intent_shop(n_clients: int = 60, seed: int = 0) -> tuple[Dataset, np.ndarray]:
+    """Rings and bracelets that clicks cannot tell apart (every client viewed one of each, the same two pieces for
+    all), and each client's last purchase, a ring or a bracelet, announced by a note a few days before it. Returns
+    the dataset and what each client bought last."""
+    rng = np.random.default_rng(seed)
+    kinds = np.array(["ring", "bracelet"] * 6)
+    prods = products([f"{k.title()} {i}" for i, k in enumerate(kinds)])
+    prods["subcategory"], prods["material"] = kinds, "rose gold"
+    events, last, notes = [], [], []
+    for u in range(n_clients):
+        events += [(u, 0, "view", 1.0), (u, 1, "view", 2.0), (u, int(rng.integers(2, 12)), "purchase", 3.0)]
+        pick = int(rng.choice(np.flatnonzero(kinds == ("ring" if u % 2 else "bracelet"))[1:]))
+        events.append((u, pick, "purchase", 30.0))
+        last.append(pick)
+        notes.append((u, f"Coming back for a {kinds[pick]} in rose gold.", int(T0.timestamp()) + 27 * 86_400))
+    data = dataset(prods, customers(n_clients), events, name="intent shop")
+    texts = pd.DataFrame({"user": np.array([n[0] for n in notes], np.int32), "item": np.full(len(notes), -1, np.int32),
+                          "kind": "note", "text": [n[1] for n in notes],
+                          "timestamp": np.array([n[2] for n in notes], np.int64)})
+    return data.with_texts(texts), np.array(last)
+
+
+def test_the_intent_weight_is_chosen_on_held_out_purchases_and_steers_the_kind():
+    data, last = intent_shop()
+    kinds = data.products["subcategory"].to_numpy()
+    settings = {**FAST, "profile": "text", "validate": True, "max_validation_users": None, "epochs": 20}
+    with_intent = make_model("lmmrec:mbmf", intent_days=7, **settings).fit(data)
+    assert with_intent.intent_choice_["weight"] > 0 and with_intent.intent_choice_["noted"] >= 0.8 * len(last)
+    scores = with_intent.score(np.arange(len(last)))
+    scores[data.matrix().toarray() > 0] = -np.inf
+    top = np.argsort(-scores, axis=1)[:, :3]
+    said = np.array(["ring" if u % 2 else "bracelet" for u in range(len(last))])
+    assert np.mean(kinds[top] == said[:, None]) > 0.9                # her note of a few days ago names the kind
+    without = make_model("lmmrec:mbmf", **settings).fit(data)
+    assert not hasattr(without, "intent_choice_") and without.intents_ is None
+    shuffled = make_model("lmmrec:mbmf", intent_days=7, noise=1.0, **settings).fit(data)   # others' notes
+    scores = shuffled.score(np.arange(len(last)))
+    scores[data.matrix().toarray() > 0] = -np.inf
+    assert np.mean(kinds[np.argsort(-scores, axis=1)[:, :3]] == said[:, None]) < 0.8
 
 
 def test_the_demo_notes_what_a_client_is_coming_back_for_before_she_buys_it(tmp_path):

@@ -246,16 +246,20 @@ class MultiBehaviorModel(HistoryScorer, Recommender):
     def prepare(self, data: Dataset, graphs: BehaviorGraphs) -> None:
         """Hook for plug-ins: read what they need from the training data before the network is built."""
 
+    def finish(self, data: Dataset, graphs: BehaviorGraphs, held_out: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Hook for plug-ins: after training, with the held-out (users, purchases) of validation, if any."""
+
     def fit(self, data: Dataset) -> Self:
         seed_everything(self.seed)
         torch.set_num_threads(max(1, int(self.threads)))
         graphs = BehaviorGraphs.from_dataset(data, self.behaviors)
-        validate, train_graphs = None, graphs
+        validate, train_graphs, held_out = None, graphs, None
         if self.validate:
             train_graphs, users, targets = hold_out_last_target(data, graphs, self.max_validation_users,
                                                                 self.seed)
             if len(users):
                 validate = self._validator(data, train_graphs, users, targets)
+                held_out = (users, targets)
         self.behaviors_ = graphs.behaviors
         self.graphs_, self.last_ = behavior_counts(data, self.behaviors_)   # what she did: reasons and fold-in
         self.prepare(data, train_graphs)
@@ -265,6 +269,7 @@ class MultiBehaviorModel(HistoryScorer, Recommender):
                              progress=self.progress, clip_norm=None)
         batches = TripletBatches(train_graphs, self.batch_size, self.seed)
         self.training_: History = Trainer(self.net_, config).fit(batches, validate)   # the training curve
+        self.finish(data, train_graphs, held_out)
         self._freeze()
         self._remember_history(data, data.matrix())
         del self.net_                               # serving reads the numpy tables; the sparse graphs stay out
