@@ -175,7 +175,7 @@ def test_the_intent_weight_is_chosen_on_held_out_purchases_and_steers_the_kind()
     top = np.argsort(-scores, axis=1)[:, :3]
     said = np.array(["ring" if u % 2 else "bracelet" for u in range(len(last))])
     assert np.mean(kinds[top] == said[:, None]) > 0.9                # her note of a few days ago names the kind
-    without = make_model("lmmrec:mbmf", **settings).fit(data)
+    without = make_model("lmmrec:mbmf", intent_days=0, **settings).fit(data)
     assert not hasattr(without, "intent_choice_") and without.intents_ is None
     shuffled = make_model("lmmrec:mbmf", intent_days=7, noise=1.0, **settings).fit(data)   # others' notes
     scores = shuffled.score(np.arange(len(last)))

@@ -298,7 +298,7 @@ class LMMRec(PluginModel):
     profile:          "text" (profile sentences through `text_model`) or "labels" (multi-hot of the pairs).
     intent_days:      (7), ours (`StatedIntents`): what her associates' notes of the `intent_days` before the
                       moment scored say she is coming back for, matched to what each piece is, with a weight chosen
-                      on the validation purchases; 0 (default) leaves it out.
+                      on the validation purchases (none without validation); 0 leaves it out.
     prototypes, tau_p, temperature, lambda_mcs, lambda_itcm, momentum, fuse, cl_rows: (1)-(6).
     noise:            share of extracted motivation pairs replaced at random, and with `intent_days` the same
                       share of her notes of intent replaced by another client's (the robustness study).
@@ -309,7 +309,7 @@ class LMMRec(PluginModel):
 
     def __init__(self, base: str = "mbmf", extractor: str = "rules", extractor_model: str | None = None,
                  motivation_cache: str | None = None, profile: str = "text", text_model: str = "minilm",
-                 intent_days: float = 0.0,
+                 intent_days: float = 21.0,
                  prototypes: int = 8, tau_p: float = 0.2, temperature: float = 0.2, lambda_mcs: float = 0.1,
                  lambda_itcm: float = 0.1, momentum: float = 0.995, fuse: bool = True, cl_rows: int = 512,
                  noise: float = 0.0, factors: int = 64, layers: int = 1, epochs: int = 100, batch_size: int = 4096,
@@ -354,7 +354,8 @@ class LMMRec(PluginModel):
         self.user_x_, self.user_has_ = MotivationProfiles.vectors(self.profiles_.users, self.profile, encoder)
         self.item_x_, self.item_has_ = MotivationProfiles.vectors(self.profiles_.items, self.profile, encoder)
         self.intents_, self._encoder = None, None
-        if self.intent_days > 0:
+        noted = len(data.texts) and (data.texts["kind"] == "note").any()
+        if self.intent_days > 0 and self.validate and noted:      # (7) needs notes, and validation for its weight
             from vendome.features.text import make_text_encoder
 
             self._encoder = encoder or make_text_encoder(self.text_model)
