@@ -198,3 +198,12 @@ def test_the_demo_notes_what_a_client_is_coming_back_for_before_she_buys_it(tmp_
         after = (bought["order_date"] - pd.Timestamp(note.timestamp)).dt.total_seconds() / 86_400
         hers = bought[(bought["customer_id"] == note.customer_id) & (after >= 1) & (after <= 14)]
         assert any(f"{r.subcategory} in {r.material}" in note.text for r in hers.itertuples()), note.text
+
+
+def test_the_intent_term_alone_over_the_plain_base_tables():
+    """fuse off and no alignment: the base's own tables (parameters) with the intent columns; nothing else."""
+    data, last = intent_shop()
+    settings = {**FAST, "profile": "text", "validate": True, "max_validation_users": None, "epochs": 10}
+    model = make_model("lmmrec:mbmf", intent_days=7, fuse=False, lambda_mcs=0, lambda_itcm=0, **settings).fit(data)
+    assert model.intent_choice_["weight"] > 0
+    assert model.score(np.arange(len(last))).shape == (len(last), data.n_items)

@@ -367,7 +367,7 @@ class LMMRec(PluginModel):
             users, targets = held_out
             with torch.no_grad():
                 u, i = self.net_.reps()
-            base = (u[-1][torch.from_numpy(users)] @ i[-1].T).numpy()
+                base = (u[-1][torch.from_numpy(users)] @ i[-1].T).detach().numpy()
             self.intent_choice_ = self.intents_.choose_weight(data, base, users, targets, graphs.matrices[-1],
                                                               self._encoder)
         self._encoder = None               # not pickled with the model
