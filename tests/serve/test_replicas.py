@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import redis
 
+from data.pgserver import SERVER
 from serve.copies import copy_boutique
 from serve.test_api_live import free_port
 from vendome.data import store
@@ -25,7 +26,7 @@ from vendome.serve.replicas import wait_until
 from vendome.serve.service import Recommendations
 from vendome.workspace import Workspace
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ADMIN = f"{SERVER}/postgres"
 REDIS = "redis://127.0.0.1:6379/0"
 KEY = "replica-admin-key"
 MODEL = "itemknn"
@@ -37,7 +38,7 @@ def database():
     name = f"vendome_replicas_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN, autocommit=True) as con:
         con.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    yield f"{SERVER}/{name}"
     with psycopg.connect(ADMIN, autocommit=True) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
