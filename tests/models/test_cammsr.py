@@ -103,6 +103,61 @@ def test_explanation_names_the_leading_expert_and_the_step_it_follows(fitted):
     assert "its description (textual" in for_him.text
 
 
+def two_eyed_clients(n_users: int = 300, kinds: int = 6, copies: int = 20, length: int = 6, seed: int = 0
+                     ) -> tuple[Dataset, np.ndarray]:
+    """One category of rings, each with a motif (drawn in its image only) and a technique (told in its copy only).
+    Half the clients keep to one motif across techniques (led by the eye), half to one technique across motifs.
+    With 720 rings seen about twice each, the IDs say little: the gate must read how her journey coheres."""
+    rng = np.random.default_rng(seed)
+    motif = np.repeat(np.arange(kinds), kinds * copies)
+    technique = np.tile(np.repeat(np.arange(kinds), copies), kinds)
+    n, dim = len(motif), 16
+    eye = np.arange(n_users) % 2 == 0
+    events = []
+    for u in range(n_users):
+        mine = np.flatnonzero((motif if eye[u] else technique) == rng.integers(kinds))
+        for step, i in enumerate(rng.choice(mine, length, replace=False)):
+            events.append((u, int(i), "view", step + rng.uniform(0, 0.5)))
+    data = dataset(products([f"ring {i}" for i in range(n)], categories=["Jewelry"] * n), customers(n_users),
+                   events, name="two eyes")
+    data.item_features["image"] = (rng.normal(size=(kinds, dim))[motif] + 0.3 * rng.normal(size=(n, dim))
+                                   ).astype(np.float32)
+    data.item_features["text"] = (rng.normal(size=(kinds, dim))[technique] + 0.3 * rng.normal(size=(n, dim))
+                                  ).astype(np.float32)
+    return data, eye
+
+
+def test_the_gate_tells_a_client_led_by_the_eye_from_one_led_by_the_copy():
+    data, eye = two_eyed_clients()
+    model = CAMMSR(epochs=20, modalities="image,text", **FAST).fit(data)
+    shares = model.gate_weights(users=np.arange(data.n_users)).drop(columns="user").groupby(eye).mean()
+    assert shares.loc[True, "visual"] > shares.loc[False, "visual"] + 0.25, shares
+    assert shares.loc[False, "textual"] > shares.loc[True, "textual"] + 0.25, shares
+    # and for a piece recommended next, in her context
+    ring = np.array([0])
+    in_context = model.gate_weights(users=np.flatnonzero(eye)[:20], items=ring)["visual"].mean()
+    assert in_context > model.gate_weights(users=np.flatnonzero(~eye)[:20], items=ring)["visual"].mean()
+
+
+def test_coherence_signals_say_how_alike_her_earlier_steps_look_and_read(boutique):
+    data, _, look = boutique
+    net = untrained(data, modalities="image,text")
+    same_look = np.flatnonzero(look == 0)[:4]                    # rings of one look: alike in image only
+    items = torch.from_numpy(np.concatenate([[0, 0], same_look + 1]))[None]
+    with torch.no_grad():
+        r = net.signals(items)[0]                                # (L, 2V): text (r, cos), image (r, cos)
+        unit = net.unit_image[items[0]]
+    assert net.coherent == ("text", "image")
+    assert torch.equal(r[:3], torch.zeros(3, 4))                 # padding and her first step: nothing before
+    assert r[3, 2] == pytest.approx(1.0, abs=1e-5)               # one earlier step is perfectly coherent
+    mean = unit[2:4].mean(0)
+    assert r[4, 2] == pytest.approx(mean.norm().item(), abs=1e-5)
+    assert r[4, 3] == pytest.approx((unit[4] @ mean / mean.norm()).item(), abs=1e-5)
+    assert (r[4:, 2] > r[4:, 0]).all()                           # two steps on: her looks cohere, her copies less
+    assert untrained(data, coherence=False).signals(items) is None
+    assert untrained(data, gate_context=False).signals(items) is None
+
+
 # ------------------------------------------------------------------------------------------------ the losses
 def test_the_category_head_learns_the_category_from_the_gate_state(fitted):
     data, _, model = fitted
