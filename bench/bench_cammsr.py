@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_cammsr.py --dataset demo --workspace workspace --seeds 0,1,2
     .venv/bin/python bench/bench_cammsr.py --dataset Beauty --seeds 0,1,2
-    options: --variants full,no-category,no-swap,no-synergy,single-expert,no-cold   --set key=value (both models)
+    options: --variants full,no-category,no-swap,no-synergy,single-expert,no-cold,no-coherence,no-client-gate
+             --set key=value (both models)
              --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)   --no-baseline
 
 Each fitted model is saved under bench/out/fits/cammsr_<dataset>/ (keyed by variant, seed and settings) and
@@ -16,8 +17,8 @@ tests on per-user NDCG@10 averaged over seeds: cammsr vs sasrec and cammsr vs ea
 
 On the demo, the gate of the seed-0 `cammsr` is held against the generator's hidden truth: the Spearman
 correlation between each client's visual-minus-textual gate share (her journey, as the encoder fused it) and her
-planted `visual_share`, and the per-category mean visual share against the category's planted visual share.
-Writes bench/out/cammsr_<dataset>.json.
+planted `visual_share`, and the per-category mean visual share against the category's planted visual share
+(plotted to bench/out/cammsr_demo_gate.png). Writes bench/out/cammsr_<dataset>.json.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from vendome.pipeline import parse_settings, peak_memory_mb
 
 VARIANTS = {"full": {}, "no-category": {"category_guidance": False}, "no-swap": {"swap": False},
             "no-synergy": {"synergy": False}, "single-expert": {"single_expert": True},
-            "no-cold": {"id_dropout": 0.0, "maturity": False}}
+            "no-cold": {"id_dropout": 0.0, "maturity": False}, "no-coherence": {"coherence": False},
+            "no-client-gate": {"client_gate": False}}
 DEFAULTS = {"batch_size": 64, "patience": 5, "epochs": 200, "threads": 2}
 
 
@@ -83,8 +85,35 @@ def gate_vs_truth(model, data, export) -> dict:
     by_cat = per_item.assign(category=cat).groupby("category")[["visual", "textual"]].mean()
     by_cat["planted_visual_share"] = [CATEGORY_VISUAL_SHARE.get(c, np.nan) for c in by_cat.index]
     rho_cat = spearmanr(by_cat["visual"] - by_cat["textual"], by_cat["planted_visual_share"]).statistic
+    deciles = pd.qcut(planted[ok], 10, labels=False)
+    by_decile = pd.DataFrame({"planted": planted[ok], "lead": np.asarray(lead)[ok], "decile": deciles}
+                             ).groupby("decile").mean()
     return {"clients_spearman": float(rho_users), "n_clients": int(ok.sum()),
-            "categories_spearman": float(rho_cat), "by_category": by_cat.round(3).reset_index().to_dict("records")}
+            "categories_spearman": float(rho_cat), "by_category": by_cat.round(3).reset_index().to_dict("records"),
+            "clients_by_decile": by_decile.round(4).reset_index().to_dict("records")}
+
+
+def plot_gate(g: dict, path) -> None:
+    """Left: clients' visual-minus-textual gate share by decile of planted visual share; right: per category."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    d = pd.DataFrame(g["clients_by_decile"])
+    a.plot(d["planted"], d["lead"], "o-")
+    a.set(xlabel="planted visual share of the client (decile mean)", ylabel="gate: visual - textual share",
+          title=f"clients (Spearman {g['clients_spearman']:.2f}, n = {g['n_clients']})")
+    c = pd.DataFrame(g["by_category"])
+    b.scatter(c["planted_visual_share"], c["visual"] - c["textual"])
+    for _, row in c.iterrows():
+        b.annotate(row["category"], (row["planted_visual_share"], row["visual"] - row["textual"]), fontsize=8)
+    b.set(xlabel="planted visual share of the category", ylabel="gate: visual - textual share",
+          title=f"categories (Spearman {g['categories_spearman']:.2f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _fit_path(dataset: str, name: str, params: dict, seed: int):
@@ -161,6 +190,7 @@ def main() -> None:
         print(f"\ngate vs planted truth: clients Spearman {g['clients_spearman']:.3f} (n={g['n_clients']}), "
               f"categories Spearman {g['categories_spearman']:.3f}")
         print(pd.DataFrame(g["by_category"]).to_string(index=False))
+        plot_gate(g, OUT / "cammsr_demo_gate.png")
     out["seconds"] = round(time.perf_counter() - t_all, 1)
     out["peak_memory_mb"] = round(peak_memory_mb())
     path = OUT / f"cammsr_{args.dataset.lower()}.json"

@@ -127,16 +127,45 @@ def two_eyed_clients(n_users: int = 300, kinds: int = 6, copies: int = 20, lengt
     return data, eye
 
 
-def test_the_gate_tells_a_client_led_by_the_eye_from_one_led_by_the_copy():
+@pytest.fixture(scope="module")
+def two_eyed():
     data, eye = two_eyed_clients()
-    model = CAMMSR(epochs=20, modalities="image,text", **FAST).fit(data)
-    shares = model.gate_weights(users=np.arange(data.n_users)).drop(columns="user").groupby(eye).mean()
-    assert shares.loc[True, "visual"] > shares.loc[False, "visual"] + 0.25, shares
-    assert shares.loc[False, "textual"] > shares.loc[True, "textual"] + 0.25, shares
-    # and for a piece recommended next, in her context
+    return data, eye, CAMMSR(epochs=20, modalities="image,text", **FAST).fit(data)
+
+
+def test_the_gate_tells_a_client_led_by_the_eye_from_one_led_by_the_copy(two_eyed):
+    data, eye, model = two_eyed
+    users = np.arange(data.n_users)
+    own = model.client_weights(users).drop(columns="user").groupby(eye).mean()      # her weighting of the experts
+    assert own.loc[True, "visual"] > own.loc[False, "visual"] + 0.3, own
+    assert own.loc[False, "textual"] > own.loc[True, "textual"] + 0.3, own
+    steps = model.gate_weights(users=users).drop(columns="user").groupby(eye).mean()  # her journey as fused
+    assert steps.loc[True, "visual"] > steps.loc[False, "visual"] + 0.25, steps
+    # a ring recommended next is carried by its look for her, by its copy for him
     ring = np.array([0])
-    in_context = model.gate_weights(users=np.flatnonzero(eye)[:20], items=ring)["visual"].mean()
-    assert in_context > model.gate_weights(users=np.flatnonzero(~eye)[:20], items=ring)["visual"].mean()
+    for_her = model.gate_weights(users=np.flatnonzero(eye)[:20], items=ring)
+    for_him = model.gate_weights(users=np.flatnonzero(~eye)[:20], items=ring)
+    assert for_her["visual"].mean() > for_him["visual"].mean() + 0.2
+    assert for_him["textual"].mean() > for_her["textual"].mean() + 0.2
+
+
+def test_the_client_gate_scores_as_a_softmax_over_experts_per_client_and_piece(two_eyed):
+    data, _, _ = two_eyed
+    net = untrained(data, modalities="image,text").eval()
+    states = torch.randn(3, net.state_width)
+    with torch.no_grad():
+        assert torch.allclose(net.rank(states), states[:, :16] @ net.item_table().T, atol=1e-5)  # uniform pi
+        torch.nn.init.normal_(net.w_b.weight)
+        alpha, g = net.mixture()
+        v = net.catalog_views()
+        pi = torch.softmax(net.w_b(states), -1)
+        pair = torch.softmax(alpha.log()[None] + pi.log()[:, None], -1)                          # (U, I, M)
+        brute = torch.einsum("uim,imd,ud->ui", pair, v.h[1:], states[:, :16])
+        assert torch.allclose(net.rank(states), brute, atol=1e-4)
+    plain = CAMMSR(epochs=1, modalities="image,text", client_gate=False, **FAST).fit(data)
+    assert plain.net_.state_width == 16
+    with pytest.raises(ValueError, match="without client_gate"):
+        plain.client_weights(np.arange(3))
 
 
 def test_coherence_signals_say_how_alike_her_earlier_steps_look_and_read(boutique):

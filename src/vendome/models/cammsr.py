@@ -11,16 +11,21 @@ attributes and its interaction history, in proportions a gate chooses per item a
         alpha_m = softmax_m(g cos(q, k_m)),   k_m = W_k LN(h_m),   h = sum_m alpha_m h_m
     (4) L_cat = BCE(W_c q, category path tokens)  (or CE over a single leaf): category steers the gate
     (5) x_k  = h_k + P[n - k] + T[bucket(t_k - t_{k-1})],   s = Transformer_causal(x)   (DyT or LayerNorm)
-    (6) L_rec = - sum_k log softmax(s_k H^T)[i_{k+1}],   H = the catalog's fused tokens with c = 0
+    (6) L_rec = - sum_k log softmax(score(s_k))[i_{k+1}],   score_j(s) = s . H_j,   H = the catalog's fused tokens
+        with c = 0; with the client gate, score_j(s) = s . sum_m alpha_m(u, j) h_m(j) where
+        alpha_m(u, j) = softmax_m(catalog gate logit_m(j) + log pi_m(u)),  pi(u) = softmax(W_b [s ; |mean x^_m|])
     (7) L_swap = InfoNCE(s_n, s~_n; tau): s~ encodes the journey with a share of its steps' text or image (the
         attributes on data with neither) read from the nearest neighbour; journeys with the same next item are
         not negatives
     (8) L = L_rec + lambda_cat L_cat + lambda_swap L_swap
 
 The catalog table H uses the gate without client context (c = 0, r = 0, which is also what the first step of
-every journey sees, so training covers it): a per-client table would cost n_users x n_items gate evaluations per
-ranking. A client's context therefore shapes how her own journey is read, not the candidates; `gate_weights` and
-`explain` report a candidate's shares in her context (c = her whole journey), which is what a sales associate asks.
+every journey sees, so training covers it): a full per-client gate would cost n_users x n_items gate evaluations
+per ranking. The client gate of (6), ours, adds her own weighting pi(u) of the experts on top of it: the factor
+exp(log pi) leaves the softmax a product, so scoring stays two matmuls (`mix_scores`). Without it, a client's
+context shapes only how her own journey is read; a client led by the eye then shows in her state s, not in any
+gate share (on the demo, clients' gate shares had Spearman 0.02 with their planted visual share).
+`explain` reports a candidate's shares for her: alpha(u, j) with the client gate, else its shares in her context.
 
 The whole catalog's tokens and experts run once per batch (the table the softmax needs anyway); a journey's steps
 add a gather and the small expert MLPs. Frozen features are centred and cut to their top `feature_dim` principal
@@ -78,6 +83,7 @@ class CAMMSRConfig(SASRecConfig):
     synergy_in_single: bool = False         # the single expert also reads e_t * e_v
     gate_context: bool = True
     coherence: bool = False                 # the gate reads how consistent her journey is in each content view
+    client_gate: bool = False               # the candidates' shares also follow her own weighting of the experts
     gate_scale: float | None = 3.0          # None: the paper's unbounded q . k / sqrt(d)
     norm: str = "layernorm"
     lambda_cat: float = 0.0                 # 0: no category head
@@ -196,6 +202,10 @@ class CAMMSRNet(nn.Module):
         for m in self.coherent:
             self.register_buffer(f"unit_{m}", F.normalize(self.tokens[m].x, dim=-1))
         self.w_r = nn.Linear(2 * len(self.coherent), d, bias=False) if self.coherent else None
+        # her own weighting of the experts, read from her state and her journey's coherence (eq. 6)
+        many = len(cfg.experts) > 1
+        self.w_b = nn.Linear(d + len(self.coherent), len(cfg.experts)) if cfg.client_gate and many else None
+        self.served_mix: tuple[torch.Tensor, torch.Tensor] | None = None
         self.experts = nn.ModuleDict({name: mlp(self._expert_width(name), d) for name in cfg.experts})
         gate_in = (n_tok + cfg.maturity) * d + (d if cfg.gate_context else 0)
         self.ln_q, self.ln_k = nn.LayerNorm(gate_in), nn.LayerNorm(d)
@@ -217,6 +227,9 @@ class CAMMSRNet(nn.Module):
         self.w_k.reset_parameters()
         if self.w_r is not None:
             self.w_r.reset_parameters()
+        if self.w_b is not None:              # zero: every client starts with the catalog gate's shares
+            nn.init.zeros_(self.w_b.weight)
+            nn.init.zeros_(self.w_b.bias)
 
     def _norm(self, d: int) -> nn.Module:
         return DyT(d) if self.cfg.norm == "dyt" else nn.LayerNorm(d)
@@ -379,18 +392,68 @@ class CAMMSRNet(nn.Module):
             return self.served
         return self.catalog()[0]
 
+    def mixture(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, G): the catalog gate's shares a (n_items, M) and the experts' outputs weighted by them,
+        G = a_m h_m flattened to (n_items, M d); frozen with the table for serving."""
+        if self.served_mix is not None and not self.training:
+            return self.served_mix
+        v = self.catalog_views()
+        alpha = self.catalog(v)[1]
+        return alpha, (alpha.unsqueeze(-1) * v.h[1:]).flatten(1)
+
     def serve(self) -> None:
         """Freeze the catalog table for serving: it does not depend on the client, so one request should not pay
         for the whole catalog's experts. Switching back to training drops it."""
         self.eval()
         self.hidden_ids = None
+        self.served = self.served_mix = None
         with torch.no_grad():
             self.served = self.catalog()[0]
+            if self.client_gating:
+                self.served_mix = self.mixture()
 
     def train(self, mode: bool = True) -> CAMMSRNet:
         if mode:
             self.served = None
+            self.served_mix = None
         return super().train(mode)
+
+    # ------------------------------------------------------------------------------------ eq. (6), the client gate
+    @property
+    def client_gating(self) -> bool:
+        return getattr(self, "w_b", None) is not None      # models saved before the client gate have none
+
+    @property
+    def state_width(self) -> int:
+        return self.cfg.hidden + (len(self.coherent) if self.client_gating else 0)
+
+    def coherence_through(self, items: torch.Tensor) -> torch.Tensor:
+        """(B, L, V) |mean unit feature| of each content view over her steps up to and including each step."""
+        real = (items > 0).float().unsqueeze(-1)
+        count = real.cumsum(1).clamp(min=1.0)
+        return torch.stack([((getattr(self, f"unit_{m}")[items] * real).cumsum(1) / count).norm(dim=-1)
+                            for m in self.coherent], -1) if self.coherent else torch.zeros((*items.shape, 0))
+
+    def client_shares(self, states: torch.Tensor) -> torch.Tensor:
+        """(N, M) pi = softmax(W_b [s ; r]): her own weighting of the experts (uniform at initialisation)."""
+        return torch.softmax(self.w_b(states), -1)
+
+    def mix_scores(self, states: torch.Tensor, alpha: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """(N, n_items) s . sum_m alpha_m(u, j) h_m(j), with alpha_m(u, j) = a_m(j) pi_m(u) / sum_m' a_m'(j) pi_m'(u)
+        = softmax_m(catalog gate logit + log pi_m(u)). Why not a per-client table: it factorises into two matmuls,
+        (pi (x) s) . G and pi . a, so a client's own gate costs M times the plain dot product, not a gate per pair."""
+        pi = self.client_shares(states)
+        s = states[:, :self.cfg.hidden]
+        return ((pi.unsqueeze(-1) * s.unsqueeze(1)).flatten(1) @ g.T) / (pi @ alpha.T)
+
+    def rank(self, states: torch.Tensor) -> torch.Tensor:
+        if not self.client_gating:
+            return states @ self.item_table().T
+        return self.mix_scores(states, *self.mixture())
+
+    def client_state(self, items: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """[s ; r] rows the client gate reads, for states (B, L, d) of journeys items (B, L)."""
+        return torch.cat([states, self.coherence_through(items)], -1) if self.client_gating else states
 
     def gate_in_context(self, idx: torch.Tensor, ctx: torch.Tensor, signals: torch.Tensor | None = None
                         ) -> torch.Tensor:
@@ -412,7 +475,8 @@ class CAMMSRNet(nn.Module):
         return self.encoder(x, items, gaps)
 
     def user_state(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
-        return self.encode(items, gaps)[:, -1]
+        """(B, state_width): the journey's last state, and with the client gate her coherence after it."""
+        return self.client_state(items, self.encode(items, gaps))[:, -1]
 
     # ------------------------------------------------------------------------------------ eqs. (4), (6)-(8)
     def losses(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
@@ -422,7 +486,12 @@ class CAMMSRNet(nn.Module):
         h, _, q = self.embed(items, catalog=catalog)
         states = self.encode(items, gaps, tokens=h)
         real = targets > 0
-        logits = states[real] @ self.catalog(catalog)[0].T
+        table, alpha = self.catalog(catalog)
+        if self.client_gating:
+            g = (alpha.unsqueeze(-1) * catalog.h[1:]).flatten(1)
+            logits = self.mix_scores(self.client_state(items, states)[real], alpha, g)
+        else:
+            logits = states[real] @ table.T
         if not self.cfg.new_as_negatives:   # a piece nobody has met yet is not a "no": left out, it is not learnt
             logits = logits.masked_fill(self.bucket[1:] == 0, float("-inf"))   # as one, through its unique copy
         out = {"rec": weighted_cross_entropy(logits, targets[real] - 1, weights[real])}             # (6)
@@ -495,6 +564,8 @@ class CAMMSR(SASRec):
     experts:          "all" or a comma list of the experts to keep (id, textual, visual, synergy, attributes).
     single_expert:    ablation: one MLP over all tokens instead of the gated mixture.
     gate_context:     the gate query reads the client's earlier steps.
+    client_gate:      candidates are scored through her own weighting of the experts too (eq. 6), so a client
+                      led by the eye gets the look's expert more weight in what is recommended to her.
     coherence:        the gate also reads how consistent her earlier steps are in each content view (image, text)
                       and how close the piece is to them there, so it can tell a client led by the eye from one
                       led by the copy (with gate_context).
@@ -519,8 +590,8 @@ class CAMMSR(SASRec):
                  time_info: bool = True, modalities: str | Sequence[str] = "auto",
                  attribute_columns: Sequence[str] = ATTRIBUTE_COLUMNS, feature_dim: int | None = 128,
                  synergy: bool = True, experts: str | Sequence[str] = "all", single_expert: bool = False,
-                 gate_context: bool = True, coherence: bool = True, gate_scale: float | None = 3.0,
-                 category_guidance: bool = True,
+                 gate_context: bool = True, coherence: bool = True, client_gate: bool = True,
+                 gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
                  swap_within_category: bool = True, norm: str = "layernorm", maturity: bool = True,
@@ -545,6 +616,7 @@ class CAMMSR(SASRec):
         self.single_expert = single_expert
         self.gate_context = gate_context
         self.coherence = coherence
+        self.client_gate = client_gate
         self.gate_scale = gate_scale
         self.category_guidance = category_guidance
         self.category_columns = category_columns
@@ -589,6 +661,7 @@ class CAMMSR(SASRec):
                            self.time_info, self.behavior_tokens, experts=experts,
                            synergy_in_single=self.synergy and all(m in views for m in CONTENT),
                            gate_context=self.gate_context, coherence=self.coherence, gate_scale=self.gate_scale,
+                           client_gate=self.client_gate,
                            norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
@@ -673,9 +746,28 @@ class CAMMSR(SASRec):
             return pd.DataFrame({"user": np.repeat(users, len(items)), "item": np.tile(items, len(users)),
                                  **dict(zip(names, alpha.reshape(-1, len(names)).T, strict=True))})
 
-    def _shares_in_context(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """(len(users), len(items), n_experts) gate shares of the items after each client's journey."""
+    def client_weights(self, users: np.ndarray) -> pd.DataFrame:
+        """Her own weighting pi(u) of the experts after her journey (the client gate), one row per client; uniform
+        for a client without a journey. Requires client_gate."""
+        self._check_fitted("sequences_")
+        if not self.net_.client_gating:
+            raise ValueError(f"{self.name}: fitted without client_gate; see gate_weights(users=...)")
+        users = np.asarray(users, dtype=np.int64)
         self.net_.eval()
+        with torch.no_grad():
+            pi = self.net_.client_shares(torch.from_numpy(self.user_states(users))).numpy()
+        return pd.DataFrame({"user": users, **dict(zip(self.experts_, pi.T, strict=True))})
+
+    def _shares_in_context(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """(len(users), len(items), n_experts) gate shares of the items for each client after her journey: those
+        that score them with the client gate (alpha(u, j)), else the gate's in her context."""
+        self.net_.eval()
+        if self.net_.client_gating:
+            with torch.no_grad():
+                pi = self.net_.client_shares(torch.from_numpy(self.user_states(users)))     # (U, M)
+                a = self.net_.mixture()[0][torch.from_numpy(items)]                           # (I, M)
+                mix = pi.unsqueeze(1) * a.unsqueeze(0)
+                return (mix / mix.sum(-1, keepdim=True)).numpy()
         out = np.zeros((len(users), len(items), len(self.experts_)), dtype=np.float32)
         chunk = max(1, 100_000 // max(len(items), 1))                  # bounds the (users, items, d) queries
         with torch.no_grad():

@@ -124,6 +124,16 @@ class SASRecNet(nn.Module):
     def user_state(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         return self.encode(items, gaps)[:, -1]
 
+    @property
+    def state_width(self) -> int:
+        """Width of `user_state`'s rows (a network may carry more than the hidden state, e.g. CAMMSR's client
+        gate inputs)."""
+        return self.cfg.hidden
+
+    def rank(self, states: torch.Tensor) -> torch.Tensor:
+        """(U, n_items) scores of the whole catalog for user states (U, state_width)."""
+        return states @ self.item_table().T
+
 
 def weighted_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy with per-row weights (sum w * ce / sum w); plain mean when every weight is 1. Over the
@@ -260,14 +270,14 @@ class SASRec(HistoryScorer, Recommender):
 
     # ------------------------------------------------------------------------------------------ scoring
     def user_states(self, users: np.ndarray, seqs: Sequences | None = None) -> np.ndarray:
-        """(len(users), hidden) state after each user's journey. Users are encoded in batches of similar length,
+        """(len(users), state_width) state after each user's journey. Users are encoded in batches of similar length,
         each only as wide as its longest journey (positions count back from the latest step, so width does not
         change the answer); most journeys are far shorter than max_len."""
         seqs = seqs or self.sequences_
         users = np.asarray(users, dtype=np.int64)
         lengths = np.minimum(np.array([len(seqs.items[u]) for u in users], dtype=np.int64), self.max_len)
         order = np.argsort(lengths, kind="stable")
-        out = np.zeros((len(users), self.hidden), dtype=np.float32)
+        out = np.zeros((len(users), self.net_.state_width), dtype=np.float32)
         with torch.no_grad():
             for start in range(0, len(users), 128):  # small batches: widths follow the length distribution
                 rows = order[start:start + 128]
@@ -280,8 +290,7 @@ class SASRec(HistoryScorer, Recommender):
         users = check_users(users, self.n_users_, self.name)
         self.net_.eval()
         with torch.no_grad():
-            table = self.net_.item_table().numpy()
-        scores = (self.user_states(users, seqs) @ table.T).astype(np.float32)
+            scores = self.net_.rank(torch.from_numpy(self.user_states(users, seqs))).numpy().astype(np.float32)
         seqs = seqs or self.sequences_
         cold = np.array([len(seqs.items[u]) == 0 for u in users], dtype=bool)
         if cold.any():
@@ -351,9 +360,9 @@ class _PrefixView:
         was_training = self.model.net_.training
         self.model.net_.eval()
         try:
+            states = torch.from_numpy(self.model.user_states(np.asarray(users), self.prefixes))
             with torch.no_grad():
-                table = self.model.net_.item_table().numpy()
-            return (self.model.user_states(np.asarray(users), self.prefixes) @ table.T).astype(np.float32)
+                return self.model.net_.rank(states).numpy().astype(np.float32)
         finally:
             self.model.net_.train(was_training)
 
