@@ -69,28 +69,36 @@ def load(args):
 
 
 def gate_vs_truth(model, data, export) -> dict:
-    """Correlations of the learned gate with the planted visual shares (clients and categories)."""
+    """Correlations of the learned gate with the planted visual shares (clients and categories).
+
+    A client's visual lead is her visual-minus-textual share: with the client gate, of her own weighting pi(u)
+    ("own"); and of her journey's steps as the encoder fused them ("journey"), which every variant has."""
     from vendome.data.demo.vocab import CATEGORY_VISUAL_SHARE
 
     truth = pd.read_csv(export / "truth_customers.csv", keep_default_na=False)
     users = np.flatnonzero([len(s) > 0 for s in model.sequences_.items])
-    per_user = model.gate_weights(users=users)
-    ids = data.customers["customer_id"].to_numpy()[per_user["user"].to_numpy()]
+    ids = data.customers["customer_id"].to_numpy()[users]
     planted = truth.set_index("customer_id")["visual_share"].reindex(ids).to_numpy(float)
-    lead = per_user.get("visual", 0) - per_user.get("textual", 0)
-    ok = np.isfinite(planted) & np.isfinite(lead)
-    rho_users = spearmanr(lead[ok], planted[ok]).statistic if ok.sum() > 2 else float("nan")
+    shares = {"journey": model.gate_weights(users=users)}
+    if getattr(model.net_, "client_gating", False):
+        shares["own"] = model.client_weights(users)
+    out: dict = {}
+    for source, per_user in shares.items():
+        lead = (per_user.get("visual", 0) - per_user.get("textual", 0)).to_numpy(float)
+        ok = np.isfinite(planted) & np.isfinite(lead)
+        deciles = pd.qcut(planted[ok], 10, labels=False)
+        by_decile = pd.DataFrame({"planted": planted[ok], "lead": lead[ok], "decile": deciles}).groupby("decile")
+        out[f"clients_{source}_spearman"] = float(spearmanr(lead[ok], planted[ok]).statistic)
+        out[f"clients_{source}_by_decile"] = by_decile.mean().round(4).reset_index().to_dict("records")
+        out["n_clients"] = int(ok.sum())
+    out["clients_spearman"] = out.get("clients_own_spearman", out["clients_journey_spearman"])
     per_item = model.gate_weights()
     cat = data.products["category"].to_numpy()[per_item["item"].to_numpy()]
     by_cat = per_item.assign(category=cat).groupby("category")[["visual", "textual"]].mean()
     by_cat["planted_visual_share"] = [CATEGORY_VISUAL_SHARE.get(c, np.nan) for c in by_cat.index]
     rho_cat = spearmanr(by_cat["visual"] - by_cat["textual"], by_cat["planted_visual_share"]).statistic
-    deciles = pd.qcut(planted[ok], 10, labels=False)
-    by_decile = pd.DataFrame({"planted": planted[ok], "lead": np.asarray(lead)[ok], "decile": deciles}
-                             ).groupby("decile").mean()
-    return {"clients_spearman": float(rho_users), "n_clients": int(ok.sum()),
-            "categories_spearman": float(rho_cat), "by_category": by_cat.round(3).reset_index().to_dict("records"),
-            "clients_by_decile": by_decile.round(4).reset_index().to_dict("records")}
+    return out | {"categories_spearman": float(rho_cat),
+                  "by_category": by_cat.round(3).reset_index().to_dict("records")}
 
 
 def plot_gate(g: dict, path) -> None:
@@ -101,10 +109,13 @@ def plot_gate(g: dict, path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
-    d = pd.DataFrame(g["clients_by_decile"])
-    a.plot(d["planted"], d["lead"], "o-")
+    for source, label in (("own", "her own weighting (client gate)"), ("journey", "her journey's steps")):
+        if f"clients_{source}_by_decile" in g:
+            d = pd.DataFrame(g[f"clients_{source}_by_decile"])
+            a.plot(d["planted"], d["lead"], "o-", label=f"{label}: Spearman {g[f'clients_{source}_spearman']:.2f}")
+    a.legend(fontsize=8)
     a.set(xlabel="planted visual share of the client (decile mean)", ylabel="gate: visual - textual share",
-          title=f"clients (Spearman {g['clients_spearman']:.2f}, n = {g['n_clients']})")
+          title=f"clients (n = {g['n_clients']})")
     c = pd.DataFrame(g["by_category"])
     b.scatter(c["planted_visual_share"], c["visual"] - c["textual"])
     for _, row in c.iterrows():
@@ -187,7 +198,8 @@ def main() -> None:
         out["gate_vs_truth"] = gate_vs_truth(fitted["cammsr"][min(fitted["cammsr"])], data,
                                              Workspace(args.workspace).root / "export")
         g = out["gate_vs_truth"]
-        print(f"\ngate vs planted truth: clients Spearman {g['clients_spearman']:.3f} (n={g['n_clients']}), "
+        print(f"\ngate vs planted truth (n={g['n_clients']} clients): clients Spearman, own weighting "
+              f"{g.get('clients_own_spearman', float('nan')):.3f}, journey steps {g['clients_journey_spearman']:.3f}; "
               f"categories Spearman {g['categories_spearman']:.3f}")
         print(pd.DataFrame(g["by_category"]).to_string(index=False))
         plot_gate(g, OUT / "cammsr_demo_gate.png")

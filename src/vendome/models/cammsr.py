@@ -719,7 +719,9 @@ class CAMMSR(SASRec):
                             group by category to compare with the category's visual share.
         users, items None:  one row per client, her journey's steps as the encoder fused them, averaged (each step
                             gated in the context of the steps before it); clients without a journey get NaN.
-        users and items:    one row per (client, item), the item's shares in her context (after her journey).
+        users and items:    one row per (client, item), the item's shares for her after her journey: alpha(u, j)
+                            of the client gate, which scores it, else the gate's in her context.
+        Her own weighting of the experts (the client gate's pi) is `client_weights`.
         """
         self._check_fitted("sequences_")
         net, names = self.net_, list(self.experts_)
