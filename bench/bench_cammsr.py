@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_cammsr.py --dataset demo --workspace workspace --seeds 0,1,2
     .venv/bin/python bench/bench_cammsr.py --dataset Beauty --seeds 0,1,2
-    options: --variants full,no-category,no-swap,no-synergy,single-expert,no-cold,no-coherence,no-client-gate
+    options: --variants full,no-category,no-swap,no-synergy,single-expert,no-cold,no-coherence,client-gate
              --set key=value (both models)
              --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)   --no-baseline
 
@@ -43,7 +43,7 @@ from vendome.pipeline import parse_settings, peak_memory_mb
 VARIANTS = {"full": {}, "no-category": {"category_guidance": False}, "no-swap": {"swap": False},
             "no-synergy": {"synergy": False}, "single-expert": {"single_expert": True},
             "no-cold": {"id_dropout": 0.0, "maturity": False}, "no-coherence": {"coherence": False},
-            "no-client-gate": {"client_gate": False}}
+            "client-gate": {"client_gate": True}}
 DEFAULTS = {"batch_size": 64, "patience": 5, "epochs": 200, "threads": 2}
 
 

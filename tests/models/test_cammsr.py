@@ -130,7 +130,7 @@ def two_eyed_clients(n_users: int = 300, kinds: int = 6, copies: int = 20, lengt
 @pytest.fixture(scope="module")
 def two_eyed():
     data, eye = two_eyed_clients()
-    return data, eye, CAMMSR(epochs=20, modalities="image,text", **FAST).fit(data)
+    return data, eye, CAMMSR(epochs=20, modalities="image,text", client_gate=True, **FAST).fit(data)
 
 
 def test_the_gate_tells_a_client_led_by_the_eye_from_one_led_by_the_copy(two_eyed):
@@ -151,7 +151,7 @@ def test_the_gate_tells_a_client_led_by_the_eye_from_one_led_by_the_copy(two_eye
 
 def test_the_client_gate_scores_as_a_softmax_over_experts_per_client_and_piece(two_eyed):
     data, _, _ = two_eyed
-    net = untrained(data, modalities="image,text").eval()
+    net = untrained(data, modalities="image,text", client_gate=True).eval()
     states = torch.randn(3, net.state_width)
     with torch.no_grad():
         assert torch.allclose(net.rank(states), states[:, :16] @ net.item_table().T, atol=1e-5)  # uniform pi
@@ -162,7 +162,7 @@ def test_the_client_gate_scores_as_a_softmax_over_experts_per_client_and_piece(t
         pair = torch.softmax(alpha.log()[None] + pi.log()[:, None], -1)                          # (U, I, M)
         brute = torch.einsum("uim,imd,ud->ui", pair, v.h[1:], states[:, :16])
         assert torch.allclose(net.rank(states), brute, atol=1e-4)
-    plain = CAMMSR(epochs=1, modalities="image,text", client_gate=False, **FAST).fit(data)
+    plain = CAMMSR(epochs=1, modalities="image,text", **FAST).fit(data)                  # off by default
     assert plain.net_.state_width == 16
     with pytest.raises(ValueError, match="without client_gate"):
         plain.client_weights(np.arange(3))
