@@ -25,7 +25,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 @app.command()
-def generate(out_dir: Path, size: Annotated[str, typer.Option(help="small | full")] = "full",
+def generate(out_dir: Path, size: Annotated[str, typer.Option(help="small | full | large")] = "full",
              seed: int = 0) -> None:
     """Write the demo boutique's export files, images and hidden truth to OUT_DIR."""
     from vendome.data.demo import generate as gen
@@ -200,7 +200,7 @@ def evaluate(workspace: WorkspaceOpt = Path("workspace"),
 
 @app.command()
 def demo(workspace: WorkspaceOpt = Path("workspace"),
-         size: Annotated[str, typer.Option(help="small | full")] = "full", seed: int = 0,
+         size: Annotated[str, typer.Option(help="small | full | large")] = "full", seed: int = 0,
          serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API at the end.")] = True,
          seeds: Annotated[str, typer.Option(help="Comma list of evaluation seeds.")] = "0,1,2",
          threads: ThreadsOpt = 2, port: int = 8000) -> None:
