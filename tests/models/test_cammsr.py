@@ -168,6 +168,35 @@ def test_the_client_gate_scores_as_a_softmax_over_experts_per_client_and_piece(t
         plain.client_weights(np.arange(3))
 
 
+def test_the_routing_term_is_the_likelihood_of_a_mixture_of_the_experts_own_softmaxes(two_eyed):
+    data, _, _ = two_eyed
+    net = untrained(data, modalities="image,text", client_gate=True, lambda_route=0.5).train()
+    torch.nn.init.normal_(net.w_b.weight)
+    targets = torch.from_numpy(np.flatnonzero(net.bucket[1:].numpy() > 0)[[0, 3, 7, 7, 100]])
+    states = torch.randn(5, net.state_width)
+    weights = torch.tensor([1.0, 1.0, 0.5, 2.0, 1.0])
+    h = net.catalog_views().h[1:]
+    pi = torch.softmax(net.w_b(states), -1)
+    known = (net.bucket[1:] > 0)[:, None]                  # pieces without events are no negatives
+    mixed = torch.stack([(pi[n, :, None] * torch.softmax((h @ states[n, :16]).where(known, -torch.inf), 0).T
+                          ).sum(0)[t]
+                         for n, t in enumerate(targets)])                                  # sum_m pi_m p_m(t)
+    brute = -(weights * mixed.log()).sum() / weights.sum()
+    assert torch.allclose(net.route_loss(states, h, targets, weights), brute, atol=1e-5)
+    batch = first_batch(data)
+    assert "route" in net.losses(batch)
+    assert "route" not in untrained(data, modalities="image,text", client_gate=True).train().losses(batch)
+    with pytest.raises(ValueError, match="set client_gate=True"):
+        CAMMSR(lambda_route=0.5, **FAST).fit(data)
+
+
+def test_routing_sends_each_client_to_the_expert_that_explains_her(two_eyed):
+    data, eye, _ = two_eyed
+    model = CAMMSR(epochs=20, modalities="image,text", client_gate=True, lambda_route=1.0, **FAST).fit(data)
+    own = model.client_weights(np.arange(data.n_users)).drop(columns="user").groupby(eye).mean()
+    assert own.loc[True, "visual"] > 0.8 and own.loc[False, "textual"] > 0.8, own
+
+
 def test_coherence_signals_say_how_alike_her_earlier_steps_look_and_read(boutique):
     data, _, look = boutique
     net = untrained(data, modalities="image,text")

@@ -17,7 +17,8 @@ attributes and its interaction history, in proportions a gate chooses per item a
     (7) L_swap = InfoNCE(s_n, s~_n; tau): s~ encodes the journey with a share of its steps' text or image (the
         attributes on data with neither) read from the nearest neighbour; journeys with the same next item are
         not negatives
-    (8) L = L_rec + lambda_cat L_cat + lambda_swap L_swap
+    (8) L = L_rec + lambda_cat L_cat + lambda_swap L_swap (+ lambda_route L_route)
+    (9) L_route = - sum_k log sum_m pi_m(u_k) softmax(s_k . h_m)[i_{k+1}]   (with the client gate, ours)
 
 The catalog table H uses the gate without client context (c = 0, r = 0, which is also what the first step of
 every journey sees, so training covers it): a full per-client gate would cost n_users x n_items gate evaluations
@@ -28,6 +29,12 @@ gate share (on the demo, clients' gate shares had Spearman 0.02 with their plant
 `explain` reports a candidate's shares for her: alpha(u, j) with the client gate, else its shares in her context.
 The client gate is off by default: on the demo (seed 0) it learnt weightings that vary by client (std 0.1-0.2) but
 not with her planted visual share (Spearman -0.01), cost the category agreement (0.64 -> -0.55) and 2.5% NDCG@10.
+Why: in (6) the experts cooperate (their outputs are summed before the dot product), so next-item cross-entropy
+is indifferent to which expert carries a client's taste as long as the sum does. The routing term (9) makes them
+compete, as in the original mixtures of experts (Jacobs et al. 1991): each expert alone must predict her next
+piece, and the likelihood of a mixture of their softmaxes gives pi(u) the gradient pi_m - r_m, where r_m is the
+posterior share of expert m in explaining her choice, so her weighting converges to the experts that explain
+her choices best: the look's for a client led by the eye.
 
 The whole catalog's tokens and experts run once per batch (the table the softmax needs anyway); a journey's steps
 add a gather and the small expert MLPs. Frozen features are centred and cut to their top `feature_dim` principal
@@ -86,6 +93,7 @@ class CAMMSRConfig(SASRecConfig):
     gate_context: bool = True
     coherence: bool = False                 # the gate reads how consistent her journey is in each content view
     client_gate: bool = False               # the candidates' shares also follow her own weighting of the experts
+    lambda_route: float = 0.0               # weight of the competitive routing term (9); needs client_gate
     gate_scale: float | None = 3.0          # None: the paper's unbounded q . k / sqrt(d)
     norm: str = "layernorm"
     lambda_cat: float = 0.0                 # 0: no category head
@@ -497,6 +505,9 @@ class CAMMSRNet(nn.Module):
         if not self.cfg.new_as_negatives:   # a piece nobody has met yet is not a "no": left out, it is not learnt
             logits = logits.masked_fill(self.bucket[1:] == 0, float("-inf"))   # as one, through its unique copy
         out = {"rec": weighted_cross_entropy(logits, targets[real] - 1, weights[real])}             # (6)
+        if self.routing:
+            out["route"] = self.route_loss(self.client_state(items, states)[real], catalog.h[1:],
+                                           targets[real] - 1, weights[real])                       # (9)
         if self.cat_head is not None:
             out["cat"] = self.category_loss(q[real], items[real])                                  # (4)
         if self.swapping:
@@ -507,11 +518,32 @@ class CAMMSRNet(nn.Module):
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         terms = self.losses(batch)                                                                 # (8)
         loss = terms["rec"]
+        if "route" in terms:
+            loss = loss + self.cfg.lambda_route * terms["route"]
         if "cat" in terms:
             loss = loss + self.cfg.lambda_cat * terms["cat"]
         if "swap" in terms:
             loss = loss + self.cfg.lambda_swap * terms["swap"]
         return loss
+
+    @property
+    def routing(self) -> bool:
+        return self.client_gating and self.cfg.lambda_route > 0
+
+    def route_loss(self, states: torch.Tensor, h: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
+                   ) -> torch.Tensor:
+        """(9) for client states [s ; r] (N, d + V), the catalog's expert outputs h (n_items, M, d) and targets
+        (N,): minus the log of her weighting's mixture of each expert's own softmax over the catalog. Its gradient
+        on log pi_m is pi_m - r_m (r_m: expert m's posterior share of her choice), so pi follows the experts that
+        explain her; the experts each learn to predict alone (experts x catalog logits per step: M softmaxes)."""
+        s = states[:, :self.cfg.hidden]
+        log_pi = torch.log_softmax(self.w_b(states), -1)                                 # (N, M)
+        logits = torch.einsum("nd,jmd->nmj", s, h)                                        # (N, M, n_items)
+        if not self.cfg.new_as_negatives:                      # as in (6): no launch is a training negative
+            logits = logits.masked_fill(self.bucket[1:] == 0, float("-inf"))
+        own = torch.log_softmax(logits, -1).gather(-1, targets[:, None, None].expand(-1, logits.shape[1], 1))
+        nll = -torch.logsumexp(log_pi + own.squeeze(-1), -1)
+        return mean_over_ranks((nll * weights).sum(), weights.sum())
 
     def category_loss(self, q: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """BCE over the category path tokens, or CE over the leaf; products without a category are skipped. A mean
@@ -569,6 +601,8 @@ class CAMMSR(SASRec):
     client_gate:      candidates are scored through her own weighting of the experts too (eq. 6), so a client
                       led by the eye can get the look's expert more weight in what is recommended to her (off:
                       it did not learn that on the demo, see above).
+    lambda_route:     weight of the competitive routing term (9) that trains her weighting pi(u) to follow the
+                      experts that explain her choices (needs client_gate; 0: off).
     coherence:        the gate also reads how consistent her earlier steps are in each content view (image, text)
                       and how close the piece is to them there, so it can tell a client led by the eye from one
                       led by the copy (with gate_context).
@@ -594,6 +628,7 @@ class CAMMSR(SASRec):
                  attribute_columns: Sequence[str] = ATTRIBUTE_COLUMNS, feature_dim: int | None = 128,
                  synergy: bool = True, experts: str | Sequence[str] = "all", single_expert: bool = False,
                  gate_context: bool = True, coherence: bool = True, client_gate: bool = False,
+                 lambda_route: float = 0.0,
                  gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
@@ -620,6 +655,7 @@ class CAMMSR(SASRec):
         self.gate_context = gate_context
         self.coherence = coherence
         self.client_gate = client_gate
+        self.lambda_route = lambda_route
         self.gate_scale = gate_scale
         self.category_guidance = category_guidance
         self.category_columns = category_columns
@@ -644,6 +680,8 @@ class CAMMSR(SASRec):
         """CAMMSRNet from the data's features, attributes and categories; sets modalities_ and experts_."""
         if self.norm not in ("layernorm", "dyt"):
             raise ValueError(f"{self.name}: norm must be 'layernorm' or 'dyt', got {self.norm!r}")
+        if self.lambda_route > 0 and not self.client_gate:
+            raise ValueError(f"{self.name}: lambda_route trains the client gate's weighting; set client_gate=True")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ValueError(f"{self.name}: id_dropout is a share of pieces in [0, 1), got {self.id_dropout}")
         views, attributes = self._views(data)
@@ -664,7 +702,7 @@ class CAMMSR(SASRec):
                            self.time_info, self.behavior_tokens, experts=experts,
                            synergy_in_single=self.synergy and all(m in views for m in CONTENT),
                            gate_context=self.gate_context, coherence=self.coherence, gate_scale=self.gate_scale,
-                           client_gate=self.client_gate,
+                           client_gate=self.client_gate, lambda_route=self.lambda_route,
                            norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
