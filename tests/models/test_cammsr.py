@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.model_fixtures import customers, dataset, products
 from training.journeys import cycle_boutique
@@ -195,6 +196,21 @@ def test_routing_sends_each_client_to_the_expert_that_explains_her(two_eyed):
     model = CAMMSR(epochs=20, modalities="image,text", client_gate=True, lambda_route=1.0, **FAST).fit(data)
     own = model.client_weights(np.arange(data.n_users)).drop(columns="user").groupby(eye).mean()
     assert own.loc[True, "visual"] > 0.8 and own.loc[False, "textual"] > 0.8, own
+
+
+def test_the_next_piece_attribute_task_is_bce_against_its_attribute_multi_hot(boutique):
+    data, _, _ = boutique
+    net = untrained(data, lambda_next=0.5).train()
+    assert "next" in net.losses(first_batch(data))
+    assert "next" not in untrained(data).train().losses(first_batch(data))
+    token = net.tokens["attributes"]
+    multi_hot = torch.zeros(len(token.index), token.values.num_embeddings)
+    multi_hot.scatter_(1, token.index, (token.weight > 0).float())
+    targets = torch.tensor([1, 2, 5, 5])
+    states = torch.randn(4, 16)
+    brute = F.binary_cross_entropy_with_logits(net.next_head(states), multi_hot[targets, 1:])
+    assert torch.allclose(net.next_attribute_loss(states, targets), brute, atol=1e-6)
+    assert (multi_hot[targets, 1:].sum(1) >= 1).all()         # every piece has an attribute value
 
 
 def test_coherence_signals_say_how_alike_her_earlier_steps_look_and_read(boutique):

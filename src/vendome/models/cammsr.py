@@ -19,6 +19,8 @@ attributes and its interaction history, in proportions a gate chooses per item a
         not negatives
     (8) L = L_rec + lambda_cat L_cat + lambda_swap L_swap (+ lambda_route L_route)
     (9) L_route = - sum_k log sum_m pi_m(u_k) softmax(s_k . h_m)[i_{k+1}]   (with the client gate, ours)
+   (10) L_next = BCE(W_n s_k, a[i_{k+1}]): her state predicts the next piece's attributes (DIF-SR's auxiliary
+        attribute predictor, Xie et al. SIGIR 2022), so brand and category shape the state, not only the tokens
 
 The catalog table H uses the gate without client context (c = 0, r = 0, which is also what the first step of
 every journey sees, so training covers it): a full per-client gate would cost n_users x n_items gate evaluations
@@ -94,6 +96,7 @@ class CAMMSRConfig(SASRecConfig):
     coherence: bool = False                 # the gate reads how consistent her journey is in each content view
     client_gate: bool = False               # the candidates' shares also follow her own weighting of the experts
     lambda_route: float = 0.0               # weight of the competitive routing term (9); needs client_gate
+    lambda_next: float = 0.0                # weight of the next piece's attribute prediction (10)
     gate_scale: float | None = 3.0          # None: the paper's unbounded q . k / sqrt(d)
     norm: str = "layernorm"
     lambda_cat: float = 0.0                 # 0: no category head
@@ -221,6 +224,9 @@ class CAMMSRNet(nn.Module):
         self.ln_q, self.ln_k = nn.LayerNorm(gate_in), nn.LayerNorm(d)
         self.w_q = nn.Linear(gate_in, d)
         self.w_k = nn.Linear(d, d, bias=False)
+        self.next_head = None
+        if "attributes" in self.tokens and cfg.lambda_next > 0:
+            self.next_head = nn.Linear(d, self.tokens["attributes"].values.num_embeddings - 1)
         self.cat_head = None
         if categories is not None and cfg.lambda_cat > 0:
             labels = torch.from_numpy(categories)
@@ -510,6 +516,8 @@ class CAMMSRNet(nn.Module):
                                            targets[real] - 1, weights[real])                       # (9)
         if self.cat_head is not None:
             out["cat"] = self.category_loss(q[real], items[real])                                  # (4)
+        if getattr(self, "next_head", None) is not None:          # models saved before (10) have none
+            out["next"] = self.next_attribute_loss(states[real], targets[real])                    # (10)
         if self.swapping:
             swapped = self.encode(items, gaps, src=self.swap_sources(items))[:, -1]
             out["swap"] = info_nce(states[:, -1], swapped, targets[:, -1], self.cfg.temperature)  # (7)
@@ -520,6 +528,8 @@ class CAMMSRNet(nn.Module):
         loss = terms["rec"]
         if "route" in terms:
             loss = loss + self.cfg.lambda_route * terms["route"]
+        if "next" in terms:
+            loss = loss + self.cfg.lambda_next * terms["next"]
         if "cat" in terms:
             loss = loss + self.cfg.lambda_cat * terms["cat"]
         if "swap" in terms:
@@ -544,6 +554,17 @@ class CAMMSRNet(nn.Module):
         own = torch.log_softmax(logits, -1).gather(-1, targets[:, None, None].expand(-1, logits.shape[1], 1))
         nll = -torch.logsumexp(log_pi + own.squeeze(-1), -1)
         return mean_over_ranks((nll * weights).sum(), weights.sum())
+
+    def next_attribute_loss(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """(10): BCE of W_n s against the attribute multi-hot of the next pieces targets (ids + 1), over the
+        global batch; pieces without attributes are skipped."""
+        token = self.tokens["attributes"]
+        known = ~token.missing[targets]
+        labels = torch.zeros(int(known.sum()), token.values.num_embeddings)
+        labels.scatter_(1, token.index[targets[known]], (token.weight[targets[known]] > 0).float())
+        logits = self.next_head(states[known])
+        total = F.binary_cross_entropy_with_logits(logits, labels[:, 1:], reduction="sum")
+        return mean_over_ranks(total, logits.numel())
 
     def category_loss(self, q: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """BCE over the category path tokens, or CE over the leaf; products without a category are skipped. A mean
@@ -603,6 +624,8 @@ class CAMMSR(SASRec):
                       it did not learn that on the demo, see above).
     lambda_route:     weight of the competitive routing term (9) that trains her weighting pi(u) to follow the
                       experts that explain her choices (needs client_gate; 0: off).
+    lambda_next:      weight of the auxiliary task (10): her state predicts the next piece's attributes (0: off;
+                      needs the attribute view).
     coherence:        the gate also reads how consistent her earlier steps are in each content view (image, text)
                       and how close the piece is to them there, so it can tell a client led by the eye from one
                       led by the copy (with gate_context).
@@ -628,7 +651,7 @@ class CAMMSR(SASRec):
                  attribute_columns: Sequence[str] = ATTRIBUTE_COLUMNS, feature_dim: int | None = 128,
                  synergy: bool = True, experts: str | Sequence[str] = "all", single_expert: bool = False,
                  gate_context: bool = True, coherence: bool = True, client_gate: bool = False,
-                 lambda_route: float = 0.0,
+                 lambda_route: float = 0.0, lambda_next: float = 0.0,
                  gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
@@ -656,6 +679,7 @@ class CAMMSR(SASRec):
         self.coherence = coherence
         self.client_gate = client_gate
         self.lambda_route = lambda_route
+        self.lambda_next = lambda_next
         self.gate_scale = gate_scale
         self.category_guidance = category_guidance
         self.category_columns = category_columns
@@ -703,6 +727,7 @@ class CAMMSR(SASRec):
                            synergy_in_single=self.synergy and all(m in views for m in CONTENT),
                            gate_context=self.gate_context, coherence=self.coherence, gate_scale=self.gate_scale,
                            client_gate=self.client_gate, lambda_route=self.lambda_route,
+                           lambda_next=self.lambda_next if attributes is not None else 0.0,
                            norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
