@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_cammsr.py --dataset demo --workspace workspace --seeds 0,1,2
     .venv/bin/python bench/bench_cammsr.py --dataset Beauty --seeds 0,1,2
     options: --variants full,no-category,no-swap,no-synergy,single-expert,no-cold,no-coherence,client-gate,routed,
-                       next-attributes
+                       next-attributes,side-attention,dif
              --set key=value (both models)
              --max-minutes M (per fit)   --fits-only (fit and save, evaluate later)   --no-baseline
              --tag demo_large (names the fits and the report: another workspace of the same dataset)
@@ -57,7 +57,8 @@ VARIANTS = {"full": {}, "no-category": {"category_guidance": False}, "no-swap": 
             "no-synergy": {"synergy": False}, "single-expert": {"single_expert": True},
             "no-cold": {"id_dropout": 0.0, "maturity": False}, "no-coherence": {"coherence": False},
             "client-gate": {"client_gate": True}, "routed": {"client_gate": True, "lambda_route": 0.5},
-            "next-attributes": {"lambda_next": 0.5}}
+            "next-attributes": {"lambda_next": 0.5}, "side-attention": {"side_attention": True},
+            "dif": {"side_attention": True, "lambda_next": 0.5}}
 DEFAULTS = {"batch_size": 64, "patience": 5, "epochs": 200, "threads": 2}
 
 

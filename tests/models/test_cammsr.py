@@ -213,6 +213,34 @@ def test_the_next_piece_attribute_task_is_bce_against_its_attribute_multi_hot(bo
     assert (multi_hot[targets, 1:].sum(1) >= 1).all()         # every piece has an attribute value
 
 
+def test_side_attention_adds_causal_score_terms_from_the_side_tokens(boutique):
+    data, _, _ = boutique
+    net = untrained(data, side_attention=True).eval()
+    assert net.cfg.side_views == ("text", "image", "attributes")
+    for block in net.encoder.blocks:         # at nanoGPT's init the terms are ~1e-4: make them count
+        for w in block.side_qk:
+            torch.nn.init.normal_(w.weight)
+    items, gaps = first_batch(data)[:2]
+    with torch.no_grad():
+        states = net.encode(items, gaps)
+        side = net.side_tokens(items)
+        h = net.embed(items)[0]
+        assert torch.allclose(states, net.encoder(h, items, gaps, side), atol=1e-6)
+        assert not torch.allclose(states, net.encoder(h, items, gaps, None), atol=1e-4)   # the terms count
+        later = [t.clone() for t in side]
+        for t in later:                      # a different last step must not change what came before it
+            t[:, -1] = torch.randn_like(t[:, -1])
+        moved = net.encoder(h, items, gaps, later)
+        assert torch.allclose(moved[:, :-1], states[:, :-1], atol=1e-5)
+        assert not torch.allclose(moved[:, -1], states[:, -1], atol=1e-4)
+        for block in net.encoder.blocks:     # zero side terms: plain attention again
+            for w in block.side_qk:
+                torch.nn.init.zeros_(w.weight)
+                torch.nn.init.zeros_(w.bias)
+        assert torch.allclose(net.encoder(h, items, gaps, side), net.encoder(h, items, gaps, None), atol=1e-6)
+    assert untrained(data).cfg.side_views == ()
+
+
 def test_coherence_signals_say_how_alike_her_earlier_steps_look_and_read(boutique):
     data, _, look = boutique
     net = untrained(data, modalities="image,text")

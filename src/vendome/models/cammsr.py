@@ -11,6 +11,8 @@ attributes and its interaction history, in proportions a gate chooses per item a
         alpha_m = softmax_m(g cos(q, k_m)),   k_m = W_k LN(h_m),   h = sum_m alpha_m h_m
     (4) L_cat = BCE(W_c q, category path tokens)  (or CE over a single leaf): category steers the gate
     (5) x_k  = h_k + P[n - k] + T[bucket(t_k - t_{k-1})],   s = Transformer_causal(x)   (DyT or LayerNorm)
+   (5') with side attention, each block's scores are q k^T + sum_m q_m k_m^T over the side tokens e_m of the steps
+        (attributes, text, image; values stay h): DIF-SR's decoupled side-information attention
     (6) L_rec = - sum_k log softmax(score(s_k))[i_{k+1}],   score_j(s) = s . H_j,   H = the catalog's fused tokens
         with c = 0; with the client gate, score_j(s) = s . sum_m alpha_m(u, j) h_m(j) where
         alpha_m(u, j) = softmax_m(catalog gate logit_m(j) + log pi_m(u)),  pi(u) = softmax(W_b [s ; |mean x^_m|])
@@ -97,6 +99,7 @@ class CAMMSRConfig(SASRecConfig):
     client_gate: bool = False               # the candidates' shares also follow her own weighting of the experts
     lambda_route: float = 0.0               # weight of the competitive routing term (9); needs client_gate
     lambda_next: float = 0.0                # weight of the next piece's attribute prediction (10)
+    side_views: tuple[str, ...] = ()        # tokens that add their own attention scores in the encoder (5')
     gate_scale: float | None = 3.0          # None: the paper's unbounded q . k / sqrt(d)
     norm: str = "layernorm"
     lambda_cat: float = 0.0                 # 0: no category head
@@ -235,7 +238,7 @@ class CAMMSRNet(nn.Module):
             self.cat_head = nn.Linear(d, labels.shape[1] if cfg.multi_label else int(labels.max()) + 1)
         for view, nbr in (neighbours or {}).items():   # +1 ids, 0 stays padding
             self.register_buffer(f"nbr_{view}", torch.from_numpy(np.concatenate([[0], nbr + 1]).astype(np.int64)))
-        self.encoder = JourneyEncoder(cfg, self._norm)
+        self.encoder = JourneyEncoder(cfg, self._norm, side=len(cfg.side_views))
         self.apply(_init)
         # the gate keeps PyTorch's default init over normalised inputs: at std 0.02 the bilinear q . k starts at a
         # saddle (logits ~1e-6) and the shares would stay uniform for many epochs
@@ -488,7 +491,13 @@ class CAMMSRNet(nn.Module):
         """(B, L) left-padded ids + 1 and time buckets -> (B, L, d) states; `tokens` reuses fused tokens already
         computed, `src` reads some views from other items (the swap)."""
         x = self.embed(items, src)[0] if tokens is None else tokens
-        return self.encoder(x, items, gaps)
+        return self.encoder(x, items, gaps, self.side_tokens(items, src))
+
+    def side_tokens(self, items: torch.Tensor, src: dict[str, torch.Tensor] | None = None
+                    ) -> list[torch.Tensor] | None:
+        """(B, L, d) token e_m of each step per side view (5'), read through `src` where the swap replaced it."""
+        views = getattr(self.cfg, "side_views", ())
+        return [self.tokens[m]((src or {}).get(m, items)) for m in views] if views else None
 
     def user_state(self, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """(B, state_width): the journey's last state, and with the client gate her coherence after it."""
@@ -626,6 +635,8 @@ class CAMMSR(SASRec):
                       experts that explain her choices (needs client_gate; 0: off).
     lambda_next:      weight of the auxiliary task (10): her state predicts the next piece's attributes (0: off;
                       needs the attribute view).
+    side_attention:   each content and attribute token adds its own query-key term to the encoder's attention
+                      scores (5'), the values staying the fused tokens (DIF-SR).
     coherence:        the gate also reads how consistent her earlier steps are in each content view (image, text)
                       and how close the piece is to them there, so it can tell a client led by the eye from one
                       led by the copy (with gate_context).
@@ -651,7 +662,7 @@ class CAMMSR(SASRec):
                  attribute_columns: Sequence[str] = ATTRIBUTE_COLUMNS, feature_dim: int | None = 128,
                  synergy: bool = True, experts: str | Sequence[str] = "all", single_expert: bool = False,
                  gate_context: bool = True, coherence: bool = True, client_gate: bool = False,
-                 lambda_route: float = 0.0, lambda_next: float = 0.0,
+                 lambda_route: float = 0.0, lambda_next: float = 0.0, side_attention: bool = False,
                  gate_scale: float | None = 3.0, category_guidance: bool = True,
                  category_columns: Sequence[str] = ("category", "subcategory"), lambda_cat: float = 0.5,
                  swap: bool = True, swap_rate: float = 0.25, lambda_swap: float = 0.1, temperature: float = 0.5,
@@ -680,6 +691,7 @@ class CAMMSR(SASRec):
         self.client_gate = client_gate
         self.lambda_route = lambda_route
         self.lambda_next = lambda_next
+        self.side_attention = side_attention
         self.gate_scale = gate_scale
         self.category_guidance = category_guidance
         self.category_columns = category_columns
@@ -728,6 +740,8 @@ class CAMMSR(SASRec):
                            gate_context=self.gate_context, coherence=self.coherence, gate_scale=self.gate_scale,
                            client_gate=self.client_gate, lambda_route=self.lambda_route,
                            lambda_next=self.lambda_next if attributes is not None else 0.0,
+                           side_views=tuple(m for m in (*CONTENT, "attributes") if m in views)
+                           if self.side_attention else (),
                            norm=self.norm,
                            lambda_cat=self.lambda_cat if categories is not None else 0.0, multi_label=multi_label,
                            swap_rate=self.swap_rate, lambda_swap=self.lambda_swap, temperature=self.temperature,
