@@ -70,9 +70,17 @@ from torch import nn
 from vendome.data.dataset import Dataset
 from vendome.models.base import Reason
 from vendome.models.content import attribute_matrix
-from vendome.models.sasrec import JourneyEncoder, SASRec, SASRecConfig, _init, weighted_cross_entropy
+from vendome.models.sasrec import (
+    Block,
+    JourneyEncoder,
+    SASRec,
+    SASRecConfig,
+    _init,
+    attention_mask,
+    weighted_cross_entropy,
+)
 from vendome.training.distributed import gather_rows, mean_over_ranks
-from vendome.training.sequences import pad_left
+from vendome.training.sequences import TIME_BUCKETS, pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
 TOKENS = ("id", *CONTENT, "attributes")           # item tokens, eq. (1)
@@ -180,6 +188,51 @@ def mlp(d_in: int, d: int) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------- network
+class SideBlock(Block):
+    """SASRec's block where each side stream m adds its own query-key term to the attention scores (eq. 5'),
+    q_m k_m^T / sqrt(d_head) from the step's side token, while the values stay the fused tokens': the decoupled
+    side-information attention of DIF-SR (Xie et al., SIGIR 2022), so which earlier steps matter can follow brand
+    or category without those being mixed into what is carried forward."""
+
+    def __init__(self, d: int, heads: int, dropout: float, norm, side: int) -> None:
+        super().__init__(d, heads, dropout, norm)
+        self.side_qk = nn.ModuleList([nn.Linear(d, 2 * d) for _ in range(side)])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, side: list[torch.Tensor] | None = None) -> torch.Tensor:
+        if side:
+            b, n, d = x.shape
+            bias = sum(qa @ ka.transpose(-1, -2) for qa, ka in (
+                w(t).view(b, n, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+                for w, t in zip(self.side_qk, side, strict=True))) / (d // self.heads) ** 0.5
+            mask = bias.masked_fill(~mask, float("-inf"))               # SDPA adds a float mask to its scores
+        return super().forward(x, mask)
+
+
+class SideEncoder(JourneyEncoder):
+    """JourneyEncoder whose blocks also read side tokens (B, L, d) per side stream, each layer-normalised."""
+
+    def __init__(self, cfg: SASRecConfig, norm, side: int) -> None:
+        super().__init__(cfg, norm)
+        self.blocks = nn.ModuleList([SideBlock(cfg.hidden, cfg.heads, cfg.dropout, norm, side)
+                                     for _ in range(cfg.layers)])
+        self.ln_side = nn.ModuleList([norm(cfg.hidden) for _ in range(side)])
+
+    def forward(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor,
+                side: list[torch.Tensor] | None = None) -> torch.Tensor:
+        # JourneyEncoder.forward's steps, with the side tokens handed to every block
+        x = x + self.pos.weight[:items.shape[1]].flip(0)[None]
+        if self.behavior is not None:
+            x = x + self.behavior(gaps // TIME_BUCKETS)
+        if self.time is not None:
+            x = x + self.time(gaps % TIME_BUCKETS)
+        x = self.drop(self.ln_in(x))
+        mask = attention_mask(items)
+        side = [ln(t) for ln, t in zip(self.ln_side, side, strict=True)] if side else None
+        for block in self.blocks:
+            x = block(x, mask, side)
+        return self.ln_out(x)
+
+
 class CAMMSRNet(nn.Module):
     """Offers SASRecNet's surface (encode / loss / user_state / item_table), so SASRec's fit and scoring run it.
 
@@ -238,7 +291,8 @@ class CAMMSRNet(nn.Module):
             self.cat_head = nn.Linear(d, labels.shape[1] if cfg.multi_label else int(labels.max()) + 1)
         for view, nbr in (neighbours or {}).items():   # +1 ids, 0 stays padding
             self.register_buffer(f"nbr_{view}", torch.from_numpy(np.concatenate([[0], nbr + 1]).astype(np.int64)))
-        self.encoder = JourneyEncoder(cfg, self._norm, side=len(cfg.side_views))
+        views = getattr(cfg, "side_views", ())
+        self.encoder = SideEncoder(cfg, self._norm, len(views)) if views else JourneyEncoder(cfg, self._norm)
         self.apply(_init)
         # the gate keeps PyTorch's default init over normalised inputs: at std 0.02 the bilinear q . k starts at a
         # saddle (logits ~1e-6) and the shares would stay uniform for many epochs
@@ -491,7 +545,8 @@ class CAMMSRNet(nn.Module):
         """(B, L) left-padded ids + 1 and time buckets -> (B, L, d) states; `tokens` reuses fused tokens already
         computed, `src` reads some views from other items (the swap)."""
         x = self.embed(items, src)[0] if tokens is None else tokens
-        return self.encoder(x, items, gaps, self.side_tokens(items, src))
+        side = self.side_tokens(items, src)
+        return self.encoder(x, items, gaps) if side is None else self.encoder(x, items, gaps, side)
 
     def side_tokens(self, items: torch.Tensor, src: dict[str, torch.Tensor] | None = None
                     ) -> list[torch.Tensor] | None:

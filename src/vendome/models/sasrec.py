@@ -49,15 +49,9 @@ class SASRecConfig:
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x)).
+    """Pre-LN transformer block: x + Attn(LN(x)), then x + FFN(LN(x))."""
 
-    With `side` streams (CAMMSR's side attention), each stream m adds its own query-key term to the attention
-    scores, q_m k_m^T / sqrt(d_head) from the step's side token, while the values stay the fused tokens': the
-    decoupled side-information attention of DIF-SR (Xie et al., SIGIR 2022), so which earlier steps matter can
-    follow brand or category without those being mixed into what is carried forward."""
-
-    def __init__(self, d: int, heads: int, dropout: float, norm: Callable[[int], nn.Module] = nn.LayerNorm,
-                 side: int = 0) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, norm: Callable[[int], nn.Module] = nn.LayerNorm) -> None:
         super().__init__()
         self.heads, self.dropout = heads, dropout
         self.ln1, self.ln2 = norm(d), norm(d)
@@ -65,16 +59,10 @@ class Block(nn.Module):
         self.proj = nn.Linear(d, d)
         self.ffn = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
         self.drop = nn.Dropout(dropout)
-        self.side_qk = nn.ModuleList(nn.Linear(d, 2 * d) for _ in range(side)) if side else None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, side: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        if side and getattr(self, "side_qk", None) is not None:     # models saved before side attention have none
-            bias = sum(qa @ ka.transpose(-1, -2) for qa, ka in (
-                w(t).view(b, n, 2, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-                for w, t in zip(self.side_qk, side, strict=True))) / (d // self.heads) ** 0.5
-            mask = bias.masked_fill(~mask, float("-inf"))               # SDPA adds a float mask to its scores
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, d)))
         return x + self.drop(self.ffn(self.ln2(x)))
@@ -85,7 +73,7 @@ class JourneyEncoder(nn.Module):
     the time-gap embeddings, normalises, runs the blocks. `norm` builds each normalisation layer (LayerNorm, or
     CAMMSR's DyT option)."""
 
-    def __init__(self, cfg: SASRecConfig, norm: Callable[[int], nn.Module] = nn.LayerNorm, side: int = 0) -> None:
+    def __init__(self, cfg: SASRecConfig, norm: Callable[[int], nn.Module] = nn.LayerNorm) -> None:
         super().__init__()
         d = cfg.hidden
         self.pos = nn.Embedding(cfg.max_len, d)
@@ -93,16 +81,11 @@ class JourneyEncoder(nn.Module):
         self.behavior = nn.Embedding(len(KINDS) + 1, d) if cfg.behavior_tokens else None
         self.ln_in, self.ln_out = norm(d), norm(d)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout, norm, side) for _ in range(cfg.layers))
-        self.ln_side = nn.ModuleList(norm(d) for _ in range(side)) if side else None
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.dropout, norm) for _ in range(cfg.layers))
 
-    def forward(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor,
-                side: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """(B, L, d) item tokens of left-padded ids + 1 (B, L) and step codes (time bucket + TIME_BUCKETS x
-        behavior type, `Sequences.step_codes`) -> (B, L, d) hidden states. `side`: (B, L, d) side tokens per
-        side stream the blocks were built for (their attention scores only, see Block)."""
-        if side and getattr(self, "ln_side", None) is not None:
-            side = [ln(t) for ln, t in zip(self.ln_side, side, strict=True)]
+        behavior type, `Sequences.step_codes`) -> (B, L, d) hidden states."""
         x = x + self.pos.weight[:items.shape[1]].flip(0)[None]  # position 0 = the latest step
         if self.behavior is not None:
             x = x + self.behavior(gaps // TIME_BUCKETS)
@@ -111,7 +94,7 @@ class JourneyEncoder(nn.Module):
         x = self.drop(self.ln_in(x))
         mask = attention_mask(items)
         for block in self.blocks:
-            x = block(x, mask, side)
+            x = block(x, mask)
         return self.ln_out(x)
 
 
