@@ -76,11 +76,10 @@ from vendome.models.sasrec import (
     SASRec,
     SASRecConfig,
     _init,
-    attention_mask,
     weighted_cross_entropy,
 )
 from vendome.training.distributed import gather_rows, mean_over_ranks
-from vendome.training.sequences import TIME_BUCKETS, pad_left
+from vendome.training.sequences import pad_left
 
 CONTENT = ("text", "image")                       # frozen encoder features (MiniLM, MobileNetV2)
 TOKENS = ("id", *CONTENT, "attributes")           # item tokens, eq. (1)
@@ -219,14 +218,7 @@ class SideEncoder(JourneyEncoder):
 
     def forward(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor,
                 side: list[torch.Tensor] | None = None) -> torch.Tensor:
-        # JourneyEncoder.forward's steps, with the side tokens handed to every block
-        x = x + self.pos.weight[:items.shape[1]].flip(0)[None]
-        if self.behavior is not None:
-            x = x + self.behavior(gaps // TIME_BUCKETS)
-        if self.time is not None:
-            x = x + self.time(gaps % TIME_BUCKETS)
-        x = self.drop(self.ln_in(x))
-        mask = attention_mask(items)
+        x, mask = self.inputs(x, items, gaps)          # JourneyEncoder's, then the side tokens go to every block
         side = [ln(t) for ln, t in zip(self.ln_side, side, strict=True)] if side else None
         for block in self.blocks:
             x = block(x, mask, side)

@@ -86,16 +86,19 @@ class JourneyEncoder(nn.Module):
     def forward(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """(B, L, d) item tokens of left-padded ids + 1 (B, L) and step codes (time bucket + TIME_BUCKETS x
         behavior type, `Sequences.step_codes`) -> (B, L, d) hidden states."""
+        x, mask = self.inputs(x, items, gaps)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_out(x)
+
+    def inputs(self, x: torch.Tensor, items: torch.Tensor, gaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blocks' input (tokens + position, behavior and time embeddings, normalised) and the causal mask."""
         x = x + self.pos.weight[:items.shape[1]].flip(0)[None]  # position 0 = the latest step
         if self.behavior is not None:
             x = x + self.behavior(gaps // TIME_BUCKETS)
         if self.time is not None:
             x = x + self.time(gaps % TIME_BUCKETS)
-        x = self.drop(self.ln_in(x))
-        mask = attention_mask(items)
-        for block in self.blocks:
-            x = block(x, mask)
-        return self.ln_out(x)
+        return self.drop(self.ln_in(x)), attention_mask(items)
 
 
 class SASRecNet(nn.Module):
